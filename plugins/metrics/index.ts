@@ -1,0 +1,24 @@
+/** Serves GET /metrics from the injected registry and decorates the app with the metric handles. */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayMetrics } from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: GatewayMetrics
+  }
+}
+
+export interface MetricsPluginOptions {
+  metrics: GatewayMetrics
+}
+
+async function metricsPlugin (app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
+  app.decorate('metrics', options.metrics)
+  app.get('/metrics', async (_request, reply) => {
+    const registry = options.metrics.registry
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
+}
+
+export default fp(metricsPlugin, { fastify: '5.x', name: 'metrics' })

@@ -1,0 +1,71 @@
+/**
+ * Every metric of SPEC §8, on an injected prom-client Registry (tests never touch the global one).
+ * Label values are bounded: sources and sinks come from the config, object types and metrics are
+ * folded to `other` outside the catalogue, error types are short codes.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+import { METRICS_BY_OBJECT_TYPE } from '../../src/events.js'
+
+const PREFIX = 'cio_gateway_'
+
+const KNOWN_OBJECT_TYPES = new Set<string>([...Object.keys(METRICS_BY_OBJECT_TYPE), 'report'])
+const KNOWN_METRICS = new Set<string>([
+  ...Object.values(METRICS_BY_OBJECT_TYPE).flat(),
+  'campaign_metrics', 'newsletter_metrics'
+])
+
+export function objectTypeLabel (value: string): string {
+  return KNOWN_OBJECT_TYPES.has(value) ? value : 'other'
+}
+export function metricLabel (value: string): string {
+  return KNOWN_METRICS.has(value) ? value : 'other'
+}
+
+const SECONDS_UP_TO_4 = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4]
+const DELIVERY_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+const LAG_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400]
+const BATCH_SIZES = [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+
+export class GatewayMetrics {
+  readonly eventsReceived: Counter<'source' | 'object_type' | 'metric'>
+  readonly eventsRejected: Counter<'source' | 'reason'>
+  readonly eventsDuplicate: Counter<'source'>
+  readonly eventsUnrouted: Counter<'source'>
+  readonly eventsQuarantined: Counter<'source'>
+  readonly ingestUnavailable: Counter<'source' | 'reason'>
+  readonly ingestDuration: Histogram<'source'>
+  readonly sinkDelivered: Counter<'sink' | 'type'>
+  readonly sinkErrors: Counter<'sink' | 'type' | 'error_type'>
+  readonly sinkDeadLettered: Counter<'sink'>
+  readonly sinkBatchSize: Histogram<'sink'>
+  readonly sinkDeliveryDuration: Histogram<'sink'>
+  readonly eventLag: Histogram<'sink'>
+  readonly queueJobs: Gauge<'sink' | 'state'>
+  readonly reportingRequests: Counter<'endpoint' | 'status'>
+  readonly reportingLastSuccess: Gauge
+  readonly campaignMetric: Gauge<'campaign_id' | 'metric'>
+  readonly configReloads: Counter<'result'>
+
+  constructor (readonly registry: Registry, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [registry]
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX })
+    this.eventsReceived = new Counter({ name: `${PREFIX}events_received_total`, help: 'Signed events received, by source, object type and metric (unknown values folded to "other").', labelNames: ['source', 'object_type', 'metric'], registers })
+    this.eventsRejected = new Counter({ name: `${PREFIX}events_rejected_total`, help: 'Webhook requests refused, by reason (missing_signature, bad_signature, stale_timestamp, body_too_large).', labelNames: ['source', 'reason'], registers })
+    this.eventsDuplicate = new Counter({ name: `${PREFIX}events_duplicate_total`, help: 'Signed events answered "duplicate" (seen inside the dedupe window).', labelNames: ['source'], registers })
+    this.eventsUnrouted = new Counter({ name: `${PREFIX}events_unrouted_total`, help: 'Signed events that matched no route: acked and stored nowhere.', labelNames: ['source'], registers })
+    this.eventsQuarantined = new Counter({ name: `${PREFIX}events_quarantined_total`, help: 'Signed bodies that are not a routable event, kept in the _quarantine dead-letter store.', labelNames: ['source'], registers })
+    this.ingestUnavailable = new Counter({ name: `${PREFIX}ingest_unavailable_total`, help: 'Signed events answered 503 because they could not be stored (redis_unavailable, high_water_mark, shutting_down).', labelNames: ['source', 'reason'], registers })
+    this.ingestDuration = new Histogram({ name: `${PREFIX}ingest_duration_seconds`, help: 'Time from request to answer on the webhook path.', labelNames: ['source'], buckets: SECONDS_UP_TO_4, registers })
+    this.sinkDelivered = new Counter({ name: `${PREFIX}sink_events_delivered_total`, help: 'Events a sink delivered.', labelNames: ['sink', 'type'], registers })
+    this.sinkErrors = new Counter({ name: `${PREFIX}sink_errors_total`, help: 'Failed delivery attempts, per event, by error type.', labelNames: ['sink', 'type', 'error_type'], registers })
+    this.sinkDeadLettered = new Counter({ name: `${PREFIX}sink_events_dead_lettered_total`, help: 'Events moved to the dead-letter store after their last attempt or a permanent error.', labelNames: ['sink'], registers })
+    this.sinkBatchSize = new Histogram({ name: `${PREFIX}sink_batch_size`, help: 'Events per batch handed to a sink.', labelNames: ['sink'], buckets: BATCH_SIZES, registers })
+    this.sinkDeliveryDuration = new Histogram({ name: `${PREFIX}sink_delivery_duration_seconds`, help: 'Time a sink took to deliver one batch.', labelNames: ['sink'], buckets: DELIVERY_SECONDS, registers })
+    this.eventLag = new Histogram({ name: `${PREFIX}event_lag_seconds`, help: 'Time from receipt (ack) to delivery, per event.', labelNames: ['sink'], buckets: LAG_SECONDS, registers })
+    this.queueJobs = new Gauge({ name: `${PREFIX}queue_jobs`, help: 'Jobs per sink queue and state (waiting, active, delayed, failed).', labelNames: ['sink', 'state'], registers })
+    this.reportingRequests = new Counter({ name: `${PREFIX}reporting_requests_total`, help: 'Reporting API requests, by endpoint template and HTTP status.', labelNames: ['endpoint', 'status'], registers })
+    this.reportingLastSuccess = new Gauge({ name: `${PREFIX}reporting_last_success_timestamp_seconds`, help: 'Unix time of the last complete poll of the Reporting API.', registers })
+    this.campaignMetric = new Gauge({ name: `${PREFIX}campaign_metric`, help: "Today's totals per campaign and metric from the Reporting API.", labelNames: ['campaign_id', 'metric'], registers })
+    this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The in-process queue used when no redis_url is configured: the same semantics as the BullMQ
+ * backend (dedupe window, per-sink queues, retries with backoff, dead letters, replay) held in
+ * memory. Nothing survives a restart: for trying the gateway out and for tests, not production.
+ */
+import { randomUUID } from 'node:crypto'
+import { describeError } from '../../src/errors.js'
+import { retryDelayMs } from '../../src/sinks/retry-policy.js'
+import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
+import {
+  QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
+  type QueueBackend, type QueueCounts, type WorkerSettings
+} from './backend.js'
+
+interface MemoryJob {
+  readonly id: string
+  readonly data: JobPayload
+  readonly attempts: number
+  attemptsMade: number
+  failedReason: string
+  finishedOn: number | undefined
+}
+
+interface Running {
+  readonly settings: WorkerSettings
+  readonly handler: JobHandler
+}
+
+class MemoryQueue {
+  readonly waiting: MemoryJob[] = []
+  readonly delayed = new Map<MemoryJob, NodeJS.Timeout>()
+  readonly failed: MemoryJob[] = []
+  active = 0
+  completed = 0
+  worker: Running | undefined
+  private readonly idle: (() => void)[] = []
+
+  push (job: MemoryJob): void {
+    this.waiting.push(job)
+    this.pump()
+  }
+
+  pump (): void {
+    const worker = this.worker
+    if (worker === undefined) return
+    while (this.active < worker.settings.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift() as MemoryJob
+      this.active++
+      void this.run(job, worker).finally(() => {
+        this.active--
+        this.pump()
+        if (this.active === 0 && this.waiting.length === 0) this.idle.splice(0).forEach((resolve) => resolve())
+      })
+    }
+  }
+
+  private async run (job: MemoryJob, worker: Running): Promise<void> {
+    try {
+      await worker.handler({ id: job.id, data: job.data, attemptsMade: job.attemptsMade })
+      this.completed++
+    } catch (error) {
+      job.attemptsMade++
+      job.failedReason = error instanceof DeadLetterNow ? error.message : describeError(error)
+      if (error instanceof DeadLetterNow || job.attemptsMade >= job.attempts) {
+        job.finishedOn = Date.now()
+        this.failed.push(job)
+        return
+      }
+      const timer = setTimeout(() => {
+        this.delayed.delete(job)
+        this.push(job)
+      }, retryDelayMs(job.attemptsMade, worker.settings.retry, error))
+      this.delayed.set(job, timer)
+    }
+  }
+
+  /** Resolves when nothing is waiting or running (delayed retries are not waited for). */
+  async settled (): Promise<void> {
+    if (this.worker === undefined || (this.active === 0 && this.waiting.length === 0)) return
+    await new Promise<void>((resolve) => this.idle.push(resolve))
+  }
+}
+
+export class EmbeddedBackend implements QueueBackend {
+  readonly mode = 'embedded'
+  private readonly queues = new Map<string, MemoryQueue>()
+  private readonly seen = new Map<string, number>()
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor (private readonly dedupeWindowMs: number, private readonly now: () => number = Date.now) {
+    this.sweeper = setInterval(() => this.forgetExpired(), 60_000)
+    this.sweeper.unref()
+  }
+
+  private queue (name: string): MemoryQueue {
+    let queue = this.queues.get(name)
+    if (queue === undefined) {
+      queue = new MemoryQueue()
+      this.queues.set(name, queue)
+    }
+    return queue
+  }
+
+  async enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
+    const key = `${request.source}:${request.dedupeKey}`
+    const expires = this.seen.get(key)
+    if (expires !== undefined && expires > this.now()) return 'duplicate'
+    this.seen.set(key, this.now() + this.dedupeWindowMs)
+    for (const sink of request.sinks) {
+      this.queue(sink.name).push(newJob(request.payload, sink.retry.attempts))
+    }
+    return 'accepted'
+  }
+
+  async quarantine (payload: JobPayload): Promise<void> {
+    this.queue(QUARANTINE_QUEUE).push(newJob(payload, 1))
+  }
+
+  backlog (): number {
+    let total = 0
+    for (const [name, queue] of this.queues) if (name !== QUARANTINE_QUEUE) total += queue.waiting.length + queue.delayed.size
+    return total
+  }
+
+  async ping (): Promise<void> {}
+
+  async counts (name: string): Promise<QueueCounts> {
+    const queue = this.queue(name)
+    return { waiting: queue.waiting.length, active: queue.active, delayed: queue.delayed.size, failed: queue.failed.length, completed: queue.completed }
+  }
+
+  async deadLetters (name: string, limit: number): Promise<DeadLetter[]> {
+    return this.queue(name).failed.slice(-limit).reverse()
+      .map((job) => deadLetterOf(job.id, job.data, job.attemptsMade, job.failedReason, job.finishedOn))
+  }
+
+  async retryDeadLetters (name: string): Promise<number> {
+    const queue = this.queue(name)
+    const jobs = queue.failed.splice(0)
+    for (const job of jobs) {
+      job.attemptsMade = 0
+      job.finishedOn = undefined
+      queue.push(job)
+    }
+    return jobs.length
+  }
+
+  runWorker (name: string, settings: WorkerSettings, handler: JobHandler): void {
+    const queue = this.queue(name)
+    queue.worker = { settings, handler }
+    queue.pump()
+  }
+
+  /** Waits until every queue has run what it holds: in memory, whatever is left at exit is lost. */
+  async stopWorkers (): Promise<void> {
+    await Promise.all([...this.queues.values()].map(async (queue) => await queue.settled()))
+  }
+
+  /** Jobs that would be lost if the process stopped now (waiting, running or awaiting a retry). */
+  pendingJobs (): number {
+    let total = 0
+    for (const queue of this.queues.values()) total += queue.waiting.length + queue.active + queue.delayed.size
+    return total
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.sweeper)
+    for (const queue of this.queues.values()) {
+      for (const timer of queue.delayed.values()) clearTimeout(timer)
+      queue.worker = undefined
+    }
+  }
+
+  private forgetExpired (): void {
+    const now = this.now()
+    for (const [key, expires] of this.seen) if (expires <= now) this.seen.delete(key)
+  }
+}
+
+function newJob (data: JobPayload, attempts: number): MemoryJob {
+  return { id: randomUUID(), data, attempts, attemptsMade: 0, failedReason: '', finishedOn: undefined }
+}

@@ -1,0 +1,52 @@
+/**
+ * The queue plugin: owns the queue backend's lifecycle and, in the worker role, one worker per sink
+ * plus the _quarantine worker. Shutdown order: drain batches, stop workers, close sinks, close queues.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayConfig } from '../../src/config/types.js'
+import type { GatewayMetrics } from '../metrics/metrics.js'
+import type { JobHandler, QueueBackend } from './backend.js'
+import { QUARANTINE_QUEUE } from './backend.js'
+import { startSinkWorkers, type SinkWorkers } from './sink-workers.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    queueBackend: QueueBackend
+  }
+}
+
+export interface QueuePluginOptions {
+  backend: QueueBackend
+  config: GatewayConfig
+  metrics: GatewayMetrics
+  /** Start the sink workers (roles `all` and `worker`). */
+  runWorkers: boolean
+  /** Replays a quarantined body through routing; throws DeadLetterNow while it still cannot be routed. */
+  quarantineHandler: JobHandler
+}
+
+async function queuePlugin (app: FastifyInstance, options: QueuePluginOptions): Promise<void> {
+  const { backend } = options
+  app.decorate('queueBackend', backend)
+  let workers: SinkWorkers | undefined
+  if (options.runWorkers) {
+    workers = await startSinkWorkers(options.config, backend, options.metrics, app.log)
+    backend.runWorker(QUARANTINE_QUEUE, { concurrency: 1, retry: { attempts: 1, initialDelayMs: 1000, maxDelayMs: 1000 } }, options.quarantineHandler)
+  }
+  if (backend.mode === 'embedded') {
+    app.log.warn('EMBEDDED QUEUE: no queue.redis_url is set, events are kept in memory only and are LOST if this process stops. Set queue.redis_url for production.')
+  }
+  app.addHook('onClose', async () => {
+    await workers?.drain()
+    await backend.stopWorkers()
+    if (backend.mode === 'embedded') {
+      const pending = (backend as { pendingJobs?: () => number }).pendingJobs?.() ?? 0
+      if (pending > 0) app.log.error({ pending }, 'embedded queue: events still awaiting retries are lost at exit')
+    }
+    await workers?.close()
+    await backend.close()
+  })
+}
+
+export default fp(queuePlugin, { fastify: '5.x', name: 'queue', dependencies: ['metrics'] })

@@ -1,0 +1,217 @@
+/**
+ * BullMQ on Redis: one queue per sink, and an ingest write that dedupes and enqueues in one MULTI.
+ *
+ * Why MULTI + BullMQ deduplication: each job is added by BullMQ's own Lua script with
+ * `deduplication: { id, ttl: window }`, which sets the dedupe key and adds the job atomically, or
+ * adds nothing when the key exists. MULTI runs the adds for all chosen sinks back to back with no
+ * other client in between, so concurrent copies of one event see all-or-nothing, and a failed write
+ * leaves no dedupe mark behind (Customer.io's retry is accepted).
+ */
+import { randomUUID } from 'node:crypto'
+import { Job, Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
+import { Redis } from 'ioredis'
+import type { Logger } from '../../src/logger.js'
+import { retryDelayMs } from '../../src/sinks/retry-policy.js'
+import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
+import {
+  QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
+  type QueueBackend, type QueueCounts, type WorkerSettings
+} from './backend.js'
+
+const BACKOFF_TYPE = 'cio-gateway'
+/** How long an ingest write may wait for Redis before the request is answered 503 (Customer.io waits 4 s). */
+const STORE_TIMEOUT_MS = 1500
+const COUNT_REFRESH_MS = 1000
+const COMPLETED_KEPT = { count: 1000, age: 3600 }
+
+export interface RedisBackendOptions {
+  readonly url: string
+  readonly prefix: string
+  readonly dedupeWindowMs: number
+  readonly queues: readonly string[]
+  readonly logger: Logger
+  /** Called with per-queue counts at every refresh (for the queue_jobs gauge). */
+  readonly onCounts?: (queue: string, counts: QueueCounts) => void
+}
+
+export class RedisBackend implements QueueBackend {
+  readonly mode = 'redis'
+  private readonly producer: Redis
+  private readonly queues = new Map<string, Queue>()
+  private readonly workers: Worker[] = []
+  private backlogTotal = 0
+  private refreshTimer: NodeJS.Timeout | undefined
+  private closed = false
+
+  constructor (private readonly options: RedisBackendOptions) {
+    // Fail fast instead of queueing commands while Redis is away: the caller answers 503 at once.
+    this.producer = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: STORE_TIMEOUT_MS,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(100 * times, 2000)
+    })
+    this.producer.on('error', (error) => this.logRedisError(error))
+    for (const name of [...options.queues, QUARANTINE_QUEUE]) this.queueFor(name)
+    this.refreshTimer = setInterval(() => { void this.refreshCounts() }, COUNT_REFRESH_MS)
+    this.refreshTimer.unref()
+  }
+
+  private lastRedisError = 0
+  private logRedisError (error: Error): void {
+    // ioredis reports every reconnect attempt; one line per 10 s is enough at 3 a.m.
+    if (Date.now() - this.lastRedisError < 10_000) return
+    this.lastRedisError = Date.now()
+    this.options.logger.error({ error: error.message }, 'redis connection error')
+  }
+
+  private queueFor (name: string): Queue {
+    let queue = this.queues.get(name)
+    if (queue === undefined) {
+      queue = new Queue(name, { connection: this.producer, prefix: this.options.prefix })
+      queue.on('error', (error) => this.logRedisError(error))
+      this.queues.set(name, queue)
+    }
+    return queue
+  }
+
+  private async client (): Promise<Awaited<Queue['client']>> {
+    const queue = this.queueFor(QUARANTINE_QUEUE)
+    return await withTimeout(queue.client, STORE_TIMEOUT_MS, 'redis is not connected')
+  }
+
+  async enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
+    const client = await this.client()
+    const transaction = client.multi()
+    const dedupeId = `${request.source}:${request.dedupeKey}`
+    const jobIds: string[] = []
+    for (const sink of request.sinks) {
+      const jobId = randomUUID()
+      jobIds.push(jobId)
+      const opts: JobsOptions = {
+        ...jobOptions(sink.retry.attempts),
+        deduplication: { id: dedupeId, ttl: this.options.dedupeWindowMs }
+      }
+      void new Job(this.queueFor(sink.name), 'event', request.payload, opts, jobId).addJob(transaction)
+    }
+    const results = await withTimeout(transaction.exec(), STORE_TIMEOUT_MS, 'redis did not answer in time')
+    if (results === null) throw new Error('redis transaction was discarded')
+    let added = false
+    results.forEach(([error, id], index) => {
+      if (error !== null) throw error
+      if (id === jobIds[index]) added = true
+    })
+    return added ? 'accepted' : 'duplicate'
+  }
+
+  async quarantine (payload: JobPayload, reason: string): Promise<void> {
+    await this.client()
+    await withTimeout(this.queueFor(QUARANTINE_QUEUE).add(reason, payload, { ...jobOptions(1), jobId: randomUUID() }),
+      STORE_TIMEOUT_MS, 'redis did not answer in time')
+  }
+
+  backlog (): number {
+    return this.backlogTotal
+  }
+
+  async ping (): Promise<void> {
+    await withTimeout(this.producer.ping(), STORE_TIMEOUT_MS, 'redis did not answer PING in time')
+  }
+
+  async counts (queue: string): Promise<QueueCounts> {
+    const counts = await this.queueFor(queue).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized')
+    return {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      completed: counts.completed ?? 0
+    }
+  }
+
+  async deadLetters (queue: string, limit: number): Promise<DeadLetter[]> {
+    const jobs = await this.queueFor(queue).getFailed(0, Math.max(0, limit - 1))
+    return jobs.filter((job) => job !== undefined).map((job) =>
+      deadLetterOf(String(job.id), job.data as JobPayload, job.attemptsMade, job.failedReason ?? '', job.finishedOn))
+  }
+
+  async retryDeadLetters (queue: string): Promise<number> {
+    const target = this.queueFor(queue)
+    const failed = await target.getFailedCount()
+    if (failed > 0) await target.retryJobs({ state: 'failed', count: 1000 })
+    return failed
+  }
+
+  runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {
+    const worker = new Worker(queue, async (job) => {
+      try {
+        await handler({ id: String(job.id), data: job.data as JobPayload, attemptsMade: job.attemptsMade })
+      } catch (error) {
+        if (error instanceof DeadLetterNow) throw new UnrecoverableError(error.message)
+        throw error
+      }
+    }, {
+      connection: { url: this.options.url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) } as never,
+      prefix: this.options.prefix,
+      concurrency: settings.concurrency,
+      // A crash mid-batch leaves jobs stalled; they are retried rather than failed (at-least-once).
+      maxStalledCount: 10,
+      settings: {
+        backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryDelayMs(attemptsMade, settings.retry, error)
+      }
+    })
+    worker.on('error', (error) => this.logRedisError(error))
+    this.workers.push(worker)
+  }
+
+  async stopWorkers (): Promise<void> {
+    await Promise.all(this.workers.map(async (worker) => await worker.close()))
+    this.workers.length = 0
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
+    await this.stopWorkers()
+    await Promise.allSettled([...this.queues.values()].map(async (queue) => await queue.close()))
+    this.producer.disconnect()
+  }
+
+  private async refreshCounts (): Promise<void> {
+    if (this.producer.status !== 'ready') return
+    try {
+      let total = 0
+      for (const name of this.queues.keys()) {
+        const counts = await this.counts(name)
+        if (name !== QUARANTINE_QUEUE) total += counts.waiting + counts.delayed
+        this.options.onCounts?.(name, counts)
+      }
+      this.backlogTotal = total
+    } catch (error) {
+      this.logRedisError(error as Error)
+    }
+  }
+}
+
+function jobOptions (attempts: number): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: COMPLETED_KEPT,
+    removeOnFail: false
+  }
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

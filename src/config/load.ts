@@ -1,0 +1,191 @@
+/**
+ * Reads routes.yaml: interpolate the environment, validate everything, report every problem at once
+ * with its line and column, then resolve durations and sizes. Nothing listens before this succeeds.
+ */
+import { readFile } from 'node:fs/promises'
+import { LineCounter, parseDocument } from 'yaml'
+import { Type, type TObject } from '@sinclair/typebox'
+import { parseDuration, parseSize } from '../units.js'
+import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
+import { ConfigSchema, CommonSinkProperties, type RawConfig, type RawRoute } from './schema.js'
+import { interpolateDocument } from './interpolate.js'
+import { ConfigError, Locator, type ConfigProblem } from './problems.js'
+import { validateAgainst } from './validate.js'
+import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
+
+export { ConfigError } from './problems.js'
+
+export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = process.env): Promise<GatewayConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message
+    throw new ConfigError(file, [{ line: 1, col: 1, path: '', message: `cannot read the configuration: ${reason}` }])
+  }
+  return parseConfig(text, file, env)
+}
+
+export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const lines = new LineCounter()
+  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  const syntax = document.errors.map((error): ConfigProblem => {
+    const { line, col } = lines.linePos(error.pos[0])
+    return { line, col, path: '', message: error.message.split('\n')[0] ?? 'YAML syntax error' }
+  })
+  if (syntax.length > 0) throw new ConfigError(file, syntax)
+
+  const { unset } = interpolateDocument(document, env)
+  const data: unknown = document.toJS() ?? {}
+  const locator = new Locator(document, lines)
+  const problems = validateAgainst(ConfigSchema, data, [], locator)
+  const raw = data as RawConfig
+  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env))
+  if (problems.length > 0) {
+    const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
+    const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
+    throw new ConfigError(file, withHints)
+  }
+  return resolve(raw, file, env)
+}
+
+const sinkSchemas = new Map<string, TObject>()
+
+function sinkSchema (type: string, options: TObject): TObject {
+  let schema = sinkSchemas.get(type)
+  if (schema === undefined) {
+    schema = Type.Object({ ...CommonSinkProperties, ...options.properties }, {
+      additionalProperties: false, required: ['type', ...(options.required ?? [])]
+    })
+    sinkSchemas.set(type, schema)
+  }
+  return schema
+}
+
+function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  for (const [name, entry] of Object.entries(raw.sinks)) {
+    const definition = sinkDefinition(entry.type)
+    if (definition === undefined) {
+      problems.push(locator.problem(['sinks', name, 'type'], unknownSinkTypeMessage(entry.type)))
+      continue
+    }
+    problems.push(...validateAgainst(sinkSchema(definition.type, definition.schema), entry, ['sinks', name], locator))
+  }
+  return problems
+}
+
+function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  const routeNames = new Map<string, number>()
+  raw.routes.forEach((route, index) => {
+    const first = routeNames.get(route.name)
+    if (first !== undefined) problems.push(locator.problem(['routes', index, 'name'], `route name '${route.name}' is already used by routes[${first}]`))
+    else routeNames.set(route.name, index)
+    route.sinks.forEach((sink, sinkIndex) => {
+      if (!Object.hasOwn(raw.sinks, sink)) problems.push(locator.problem(['routes', index, 'sinks', sinkIndex], `sink '${sink}' is not defined`))
+    })
+  })
+  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
+  for (const [name, source] of Object.entries(raw.sources)) {
+    if (source.tolerance !== undefined && parseDuration(source.tolerance) > windowMs) {
+      problems.push(locator.problem(['sources', name, 'tolerance'],
+        `tolerance ${source.tolerance} is longer than dedupe.window ${raw.dedupe?.window ?? '24h'}: replays outside the dedupe window would be accepted`))
+    }
+  }
+  const port = env.PORT
+  if (port !== undefined && port !== '' && !/^[0-9]{1,5}$/.test(port)) {
+    problems.push({ line: 1, col: 1, path: 'server.port', message: `environment variable PORT='${port}' is not a port number` })
+  }
+  return problems
+}
+
+function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
+  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
+  const sources = new Map<string, SourceConfig>()
+  for (const [name, source] of Object.entries(raw.sources)) {
+    sources.set(name, {
+      name,
+      type: source.type,
+      secrets: source.secrets,
+      toleranceMs: source.tolerance === undefined ? windowMs : parseDuration(source.tolerance)
+    })
+  }
+  const sinks = new Map<string, SinkConfig>()
+  for (const [name, entry] of Object.entries(raw.sinks)) sinks.set(name, resolveSink(name, entry as Record<string, unknown>))
+  const reporting = raw.reporting
+  const apiKey = reporting?.api_key ?? ''
+  return {
+    file,
+    server: {
+      host: nonEmpty(env.HOST) ?? raw.server?.host ?? '0.0.0.0',
+      port: Number(nonEmpty(env.PORT) ?? raw.server?.port ?? 8080),
+      bodyLimit: parseSize(raw.server?.body_limit ?? '1mb'),
+      shutdownGraceMs: parseDuration(raw.server?.shutdown_grace ?? '25s')
+    },
+    admin: { token: raw.admin?.token ?? '' },
+    queue: {
+      redisUrl: raw.queue?.redis_url ?? '',
+      prefix: raw.queue?.prefix ?? 'cio',
+      highWaterMark: raw.queue?.high_water_mark ?? 100_000
+    },
+    dedupe: { windowMs },
+    sources,
+    sinks,
+    routes: raw.routes.map(resolveRoute),
+    reporting: apiKey === ''
+      ? undefined
+      : {
+          apiKey,
+          baseUrl: nonEmpty(reporting?.base_url) ?? (reporting?.region === 'eu' ? 'https://api-eu.customer.io' : 'https://api.customer.io'),
+          intervalMs: parseDuration(reporting?.interval ?? '10m'),
+          lookbackDays: reporting?.lookback ?? 7
+        }
+  }
+}
+
+interface RawSinkCommon {
+  type: string
+  batch?: { max_events?: number; max_bytes?: string; max_wait?: string }
+  retry?: { attempts?: number; initial_delay?: string; max_delay?: string }
+  concurrency?: number
+  redact?: string[]
+  redact_key?: string
+}
+
+function resolveSink (name: string, entry: Record<string, unknown>): SinkConfig {
+  const common = entry as unknown as RawSinkCommon
+  const definition = sinkDefinition(common.type)
+  if (definition === undefined) throw new Error(unknownSinkTypeMessage(common.type))
+  const defaults = definition.batchDefaults
+  return {
+    name,
+    type: common.type,
+    batch: {
+      maxEvents: common.batch?.max_events ?? defaults.maxEvents,
+      maxBytes: common.batch?.max_bytes === undefined ? defaults.maxBytes : parseSize(common.batch.max_bytes),
+      maxWaitMs: common.batch?.max_wait === undefined ? defaults.maxWaitMs : parseDuration(common.batch.max_wait)
+    },
+    retry: {
+      attempts: common.retry?.attempts ?? 12,
+      initialDelayMs: parseDuration(common.retry?.initial_delay ?? '1s'),
+      maxDelayMs: parseDuration(common.retry?.max_delay ?? '10m')
+    },
+    concurrency: common.concurrency ?? 2,
+    redact: common.redact ?? [],
+    redactKey: nonEmpty(common.redact_key),
+    options: entry
+  }
+}
+
+function resolveRoute (route: RawRoute): RouteConfig {
+  const conditions: MatchCondition[] = Object.entries(route.match).map(([key, value]) => {
+    const list = typeof value === 'string' ? [value] : value
+    return { path: key.split('.'), values: list.includes('*') ? undefined : new Set(list) }
+  })
+  return { name: route.name, conditions, sinks: route.sinks, stop: route.stop ?? false }
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value
+}

@@ -1,0 +1,101 @@
+/**
+ * The JSON Schema of routes.yaml (SPEC §4), written with TypeBox so one definition gives the
+ * TypeScript type, the ajv validation and the README's configuration reference. Sink-type options
+ * live with each sink (plugins/sinks/<type>/definition.ts) and are checked in a second pass.
+ */
+import { Type, type Static, type TString } from '@sinclair/typebox'
+import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
+
+export const Duration = (description: string, defaultValue?: string): TString =>
+  Type.String({ pattern: DURATION_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+export const Size = (description: string, defaultValue?: string): TString =>
+  Type.String({ pattern: SIZE_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+
+const Strict = { additionalProperties: false } as const
+
+export const ServerSchema = Type.Object({
+  host: Type.String({ description: 'Address to listen on; the HOST environment variable overrides it.', default: '0.0.0.0' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port to listen on; the PORT environment variable overrides it.', default: 8080 }),
+  body_limit: Size('Largest accepted webhook body; larger requests get 413.', '1mb'),
+  shutdown_grace: Duration('How long SIGTERM/SIGINT may take to finish requests and flush batches before the process exits.', '25s')
+}, { ...Strict, description: 'The HTTP listener.' })
+
+export const AdminSchema = Type.Object({
+  token: Type.String({ description: 'Bearer token for /admin/*. Empty turns the admin API off (404).', default: '' })
+}, { ...Strict, description: 'The admin API.' })
+
+export const QueueSchema = Type.Object({
+  redis_url: Type.String({ description: 'Redis for BullMQ. Empty runs the embedded in-process queue: one process, in memory, NOT durable.', default: '' }),
+  prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
+  high_water_mark: Type.Integer({ minimum: 1, description: 'Jobs waiting over all sinks above which ingest answers 503 with Retry-After.', default: 100000 })
+}, { ...Strict, description: 'The queue backend.' })
+
+export const DedupeSchema = Type.Object({
+  window: Duration('How long an event_id is remembered per source; a copy inside the window is answered `duplicate`.', '24h')
+}, { ...Strict, description: 'Duplicate suppression.' })
+
+export const SourceSchema = Type.Object({
+  type: Type.Literal('customerio', { description: 'Signature scheme: `customerio` is the reporting-webhook X-CIO-Signature.' }),
+  secrets: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Signing keys; a request signed with any one of them is accepted (for key rotation).' }),
+  tolerance: Type.Optional(Duration('Largest allowed |now - X-CIO-Timestamp|. Defaults to dedupe.window and may not exceed it.'))
+}, { ...Strict, required: ['type', 'secrets'], description: 'A webhook source, served at POST /webhooks/<name>.' })
+
+export const BatchSchema = Type.Object({
+  max_events: Type.Integer({ minimum: 1, maximum: 10000, description: 'Most events in one batch.' }),
+  max_bytes: Size('Most bytes (NDJSON lines) in one batch.'),
+  max_wait: Duration('Longest an event waits for its batch to fill.')
+}, { ...Strict, description: 'How events are grouped before the sink sees them.' })
+
+export const RetrySchema = Type.Object({
+  attempts: Type.Integer({ minimum: 1, maximum: 1000, description: 'Deliveries tried in all before the event is dead-lettered.', default: 12 }),
+  initial_delay: Duration('Delay before the second attempt; it doubles each time, with jitter.', '1s'),
+  max_delay: Duration('Longest delay between two attempts.', '10m')
+}, { ...Strict, description: 'Retries of failed deliveries.' })
+
+/** Options every sink accepts, whatever its type. */
+export const CommonSinkProperties = {
+  type: Type.String({ description: 'The sink type (see the sink reference).' }),
+  batch: Type.Optional(Type.Partial(BatchSchema)),
+  retry: Type.Optional(Type.Partial(RetrySchema)),
+  concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'Batches delivered in parallel.', default: 2 })),
+  redact: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$' }), {
+    description: 'Dotted paths whose values this sink receives as a SHA-256 hex digest (for PII).'
+  })),
+  redact_key: Type.Optional(Type.String({ description: 'When set, redaction digests are HMAC-SHA256 keyed with it, so they cannot be reversed by dictionary.' }))
+}
+
+const MatchValue = Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })])
+
+export const RouteSchema = Type.Object({
+  name: Type.String({ minLength: 1, description: 'Unique name, used in logs.' }),
+  match: Type.Record(Type.String({ pattern: '^(source|object_type|metric|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)+)$' }), MatchValue, {
+    description: 'Conditions that must all hold: keys `source`, `object_type`, `metric` or a dotted path such as `data.campaign_id`; a value is a string, a list (any of), or "*". `{}` matches everything.'
+  }),
+  sinks: Type.Array(Type.String(), { minItems: 1, description: 'Sinks that receive the matching events.' }),
+  stop: Type.Optional(Type.Boolean({ description: 'When true, routes after this one are not tried for a matching event.', default: false }))
+}, { ...Strict, required: ['name', 'match', 'sinks'] })
+
+export const ReportingSchema = Type.Object({
+  api_key: Type.String({ description: 'Customer.io App API key; empty turns the poller off.', default: '' }),
+  region: Type.Unsafe<'us' | 'eu'>({ type: 'string', enum: ['us', 'eu'], description: '`us` → https://api.customer.io, `eu` → https://api-eu.customer.io.', default: 'us' }),
+  base_url: Type.String({ description: 'Overrides the region URL (tests, proxies).', default: '' }),
+  interval: Duration('Time between two polls.', '10m'),
+  lookback: Type.Integer({ minimum: 1, maximum: 90, description: 'Days of metrics fetched per poll.', default: 7 })
+}, { ...Strict, description: 'The Reporting (App) API poller.' })
+
+export const ConfigSchema = Type.Object({
+  server: Type.Optional(Type.Partial(ServerSchema)),
+  admin: Type.Optional(Type.Partial(AdminSchema)),
+  queue: Type.Optional(Type.Partial(QueueSchema)),
+  dedupe: Type.Optional(Type.Partial(DedupeSchema)),
+  sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), SourceSchema, {
+    minProperties: 1, description: 'Webhook sources by name.'
+  }),
+  sinks: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' }),
+    Type.Object({ type: Type.String() }, { required: ['type'] }), { description: 'Sinks by name.' }),
+  routes: Type.Array(RouteSchema, { description: 'Walked in order for every event; every matching route adds its sinks.' }),
+  reporting: Type.Optional(Type.Partial(ReportingSchema))
+}, { ...Strict, required: ['sources', 'sinks', 'routes'] })
+
+export type RawConfig = Static<typeof ConfigSchema>
+export type RawRoute = Static<typeof RouteSchema>

@@ -1,0 +1,55 @@
+/** The configuration after validation, with durations and sizes turned into numbers. */
+import type { BatchSettings, RetrySettings } from '../sinks/contract.js'
+
+export interface SourceConfig {
+  readonly name: string
+  readonly type: 'customerio'
+  readonly secrets: readonly string[]
+  readonly toleranceMs: number
+}
+
+export interface SinkConfig {
+  readonly name: string
+  readonly type: string
+  readonly batch: BatchSettings
+  readonly retry: RetrySettings
+  readonly concurrency: number
+  readonly redact: readonly string[]
+  readonly redactKey: string | undefined
+  /** The whole entry as written (after interpolation): the sink type's own options are read from it. */
+  readonly options: Readonly<Record<string, unknown>>
+}
+
+export interface MatchCondition {
+  /** `['source']`, `['object_type']`, `['data', 'campaign_id']` … */
+  readonly path: readonly string[]
+  /** undefined means `"*"`: the field must merely be present. */
+  readonly values: ReadonlySet<string> | undefined
+}
+
+export interface RouteConfig {
+  readonly name: string
+  readonly conditions: readonly MatchCondition[]
+  readonly sinks: readonly string[]
+  readonly stop: boolean
+}
+
+export interface ReportingConfig {
+  readonly apiKey: string
+  readonly baseUrl: string
+  readonly intervalMs: number
+  readonly lookbackDays: number
+}
+
+export interface GatewayConfig {
+  /** The file it came from, as given on the command line. */
+  readonly file: string
+  readonly server: { readonly host: string; readonly port: number; readonly bodyLimit: number; readonly shutdownGraceMs: number }
+  readonly admin: { readonly token: string }
+  readonly queue: { readonly redisUrl: string; readonly prefix: string; readonly highWaterMark: number }
+  readonly dedupe: { readonly windowMs: number }
+  readonly sources: ReadonlyMap<string, SourceConfig>
+  readonly sinks: ReadonlyMap<string, SinkConfig>
+  readonly routes: readonly RouteConfig[]
+  readonly reporting: ReportingConfig | undefined
+}

@@ -1,0 +1,24 @@
+/** GET /healthz (the process lives) and GET /readyz (config loaded, queue backend answers). */
+import type { FastifyInstance } from 'fastify'
+import type { QueueBackend } from '../../plugins/queue/backend.js'
+
+export interface HealthRouteOptions {
+  backend: QueueBackend
+  role: string
+}
+
+export async function healthRoutes (app: FastifyInstance, options: HealthRouteOptions): Promise<void> {
+  const { backend, role } = options
+  const warnings = backend.mode === 'embedded' ? ['embedded queue: events are kept in memory only and are lost if the process stops'] : []
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await backend.ping()
+    } catch (error) {
+      return await reply.code(503).send({ status: 'not_ready', failing: 'queue', error: (error as Error).message })
+    }
+    return { status: 'ready', role, queue: backend.mode, checks: { config: 'ok', queue: 'ok' }, warnings }
+  })
+}

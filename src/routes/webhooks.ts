@@ -1,0 +1,62 @@
+/**
+ * POST /webhooks/:source (SPEC §3). The body arrives as raw bytes whatever its content type, since
+ * the signature covers the bytes. Answers are 200 for every signed event; 401, 404, 413 and 503 are
+ * the only others.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { GatewayConfig, SourceConfig } from '../config/types.js'
+import { ERROR_CODES } from '../errors.js'
+import { StoreUnavailable, type Ingestor } from '../ingest.js'
+
+/** Seconds Customer.io is asked to wait after a 503; short, since most outages are brief. */
+export const RETRY_AFTER_SECONDS = 5
+
+export interface WebhookRouteOptions {
+  config: GatewayConfig
+  ingestor: Ingestor
+}
+
+interface Params { source: string }
+
+export async function webhookRoutes (app: FastifyInstance, options: WebhookRouteOptions): Promise<void> {
+  const { config, ingestor } = options
+  const sources = config.sources
+
+  // Raw bytes for every content type, and no body parsing by Fastify at all.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.server.bodyLimit }, (_request, body, done) => done(null, body))
+
+  app.post<{ Params: Params, Body: Buffer | undefined }>('/webhooks/:source', {
+    bodyLimit: config.server.bodyLimit,
+    // Unknown sources are refused before their body is read.
+    onRequest: async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      if (!sources.has(request.params.source)) {
+        return reply.code(404).send({ error: ERROR_CODES.unknownSource, message: `source '${request.params.source}' is not configured` })
+      }
+    }
+  }, async (request, reply) => {
+    const source = sources.get(request.params.source) as SourceConfig
+    const stopTimer = app.metrics.ingestDuration.startTimer({ source: source.name })
+    try {
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+      const rejected = app.verifySource(source, request, body)
+      if (rejected !== undefined) {
+        app.metrics.eventsRejected.inc({ source: source.name, reason: rejected })
+        request.log.warn({ source: source.name, reason: rejected, ip: request.ip }, 'webhook signature rejected')
+        return await reply.code(401).send({ error: ERROR_CODES.invalidSignature, reason: rejected })
+      }
+      try {
+        const status = await ingestor.ingest(source.name, body, Date.now())
+        return await reply.code(200).send({ status })
+      } catch (error) {
+        if (!(error instanceof StoreUnavailable)) throw error
+        app.metrics.ingestUnavailable.inc({ source: source.name, reason: error.reason })
+        request.log.error({ source: source.name, reason: error.reason, cause: (error.cause as Error | undefined)?.message }, 'event not stored: answered 503')
+        return await reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+          .send({ error: ERROR_CODES.storeUnavailable, reason: error.reason })
+      }
+    } finally {
+      stopTimer()
+    }
+  })
+}

@@ -1,0 +1,30 @@
+/**
+ * Runs one gateway process: load and validate the config, build the app, listen, and shut down in
+ * order on SIGTERM/SIGINT within the configured grace period (close-with-grace calls app.close()).
+ */
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { loadConfigFile } from './config/load.js'
+import { buildApp, type Role } from './app.js'
+import { banner } from './banner.js'
+
+export interface ServeOptions {
+  configFile: string
+  role: Role
+}
+
+export async function serve (options: ServeOptions): Promise<FastifyInstance> {
+  const config = await loadConfigFile(options.configFile)
+  const app = await buildApp({ config, role: options.role })
+  closeWithGrace({ delay: config.server.shutdownGraceMs }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ error: err.message }, 'shutting down after an uncaught error')
+    else app.log.info({ signal }, 'shutting down: finishing requests, flushing batches')
+    await app.close()
+    app.log.info('shutdown complete')
+  })
+  await app.listen({ host: config.server.host, port: config.server.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
+  process.stdout.write(banner(config, options.role, port))
+  return app
+}
