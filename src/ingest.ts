@@ -22,8 +22,12 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/** Told of every event stored as `accepted` (for example to count webhooks per campaign for reconciliation). */
+export type AcceptedListener = (source: string, event: RoutableEvent) => void
+
 export class Ingestor {
   private readonly sinkSettings: ReadonlyMap<string, SinkQueueSettings>
+  private readonly acceptedListeners: AcceptedListener[] = []
 
   constructor (
     private readonly config: GatewayConfig,
@@ -33,6 +37,10 @@ export class Ingestor {
     private readonly logger: Logger
   ) {
     this.sinkSettings = new Map([...config.sinks.values()].map((sink) => [sink.name, { name: sink.name, retry: sink.retry }]))
+  }
+
+  onAccepted (listener: AcceptedListener): void {
+    this.acceptedListeners.push(listener)
   }
 
   async ingest (source: string, body: Buffer, receivedAt: number): Promise<IngestStatus> {
@@ -51,6 +59,7 @@ export class Ingestor {
     const outcome = await this.route(source, routable, payloadFor(dedupeKeyOf(routable, body)))
     if (outcome === 'duplicate') this.metrics.eventsDuplicate.inc({ source })
     else if (outcome === 'unrouted') this.metrics.eventsUnrouted.inc({ source })
+    else for (const listener of this.acceptedListeners) listener(source, routable)
     return outcome
   }
 

@@ -1,0 +1,26 @@
+/** The Redis the tests share: REDIS_URL or 127.0.0.1:6379, with a unique key prefix per test. */
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+
+export const REDIS_URL = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
+
+export function uniquePrefix (label = 'test'): string {
+  return `cio-test-${label}-${randomUUID().slice(0, 8)}`
+}
+
+/** Deletes every key under `prefix:` (teardown of one test's queues). */
+export async function deleteKeys (prefix: string, url = REDIS_URL): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    let deleted = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) deleted += await client.del(...keys)
+    } while (cursor !== '0')
+    return deleted
+  } finally {
+    client.disconnect()
+  }
+}

@@ -1,0 +1,31 @@
+/** Signs test requests the way Customer.io does (SPEC §2), independently of the gateway's verifier. */
+import { createHmac } from 'node:crypto'
+
+export const TEST_SECRET = 'test-secret-for-cio-gateway'
+
+export function signature (secret: string, timestamp: string, body: string | Buffer): string {
+  return createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex')
+}
+
+export function signedHeaders (body: string | Buffer, options: { secret?: string, timestamp?: number } = {}): Record<string, string> {
+  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000))
+  return {
+    'content-type': 'application/json',
+    'x-cio-timestamp': timestamp,
+    'x-cio-signature': signature(options.secret ?? TEST_SECRET, timestamp, body)
+  }
+}
+
+let counter = 0
+/** A realistic event with a distinct event_id. */
+export function sampleEvent (overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  counter++
+  return {
+    event_id: `01TEST${Date.now().toString(36).toUpperCase()}${String(counter).padStart(6, '0')}`,
+    object_type: 'email',
+    metric: 'delivered',
+    timestamp: Math.floor(Date.now() / 1000),
+    data: { campaign_id: 5, action_id: 42, delivery_id: `D${counter}`, identifiers: { id: '42', email: 'person@example.com' }, recipient: 'person@example.com' },
+    ...overrides
+  }
+}
