@@ -166,6 +166,7 @@ export class RedisBackend implements QueueBackend {
   }
 
   async stopWorkers (): Promise<void> {
+    await settleStartup(this.workers)
     await Promise.all(this.workers.map(async (worker) => await worker.close()))
     this.workers.length = 0
   }
@@ -175,8 +176,9 @@ export class RedisBackend implements QueueBackend {
     this.closed = true
     if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
     await this.stopWorkers()
+    await settleStartup([...this.queues.values()])
     await Promise.allSettled([...this.queues.values()].map(async (queue) => await queue.close()))
-    this.producer.disconnect()
+    await closeConnection(this.producer)
   }
 
   private async refreshCounts (): Promise<void> {
@@ -192,6 +194,39 @@ export class RedisBackend implements QueueBackend {
     } catch (error) {
       this.logRedisError(error as Error)
     }
+  }
+}
+
+/**
+ * Lets BullMQ finish connecting before it is closed: closing in the middle of its start-up leaves
+ * rejected promises nobody awaits. Bounded, since Redis may be down and never finish.
+ */
+async function settleStartup (items: readonly { waitUntilReady: () => Promise<unknown> }[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.allSettled(items.map(async (item) => await item.waitUntilReady())),
+    new Promise((resolve) => { timer = setTimeout(resolve, 2000) })
+  ])
+  clearTimeout(timer)
+}
+
+/**
+ * Quits cleanly. A connection still in its handshake is let finish first: ioredis rejects its
+ * internal ready check with nobody listening if it is cut off in the middle.
+ */
+async function closeConnection (client: Redis): Promise<void> {
+  if (client.status === 'connecting' || client.status === 'connect') {
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); client.off('ready', done); client.off('error', done); resolve() }
+      const timer = setTimeout(done, 1000)
+      client.once('ready', done)
+      client.once('error', done)
+    })
+  }
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect())
+  } else {
+    client.disconnect()
   }
 }
 
