@@ -1,0 +1,214 @@
+{{/*
+The Deployment of one role. Ingest and worker pods run the same image and routes.yaml and differ
+in `--role`, sizing and the worker's data volume; call with (dict "root" $ "component" "ingest").
+*/}}
+{{- define "cio-gateway.deployment" -}}
+{{- $root := .root }}
+{{- $component := .component }}
+{{- $values := index $root.Values $component }}
+{{- $fullname := include "cio-gateway.fullname" $root }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ printf "%s-%s" $fullname $component }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "cio-gateway.componentLabels" . | nindent 4 }}
+spec:
+  {{- if not $values.autoscaling.enabled }}
+  replicas: {{ $values.replicas }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "cio-gateway.componentSelectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      annotations:
+        {{- /* Pods roll when routes.yaml changes: the gateway reads it once at start. */}}
+        checksum/config: {{ include "cio-gateway.routesYaml" $root | sha256sum }}
+        {{- with $values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      labels:
+        {{- include "cio-gateway.componentSelectorLabels" . | nindent 8 }}
+        {{- with $values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "cio-gateway.serviceAccountName" $root }}
+      automountServiceAccountToken: {{ $root.Values.serviceAccount.automountServiceAccountToken }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: gateway
+          image: {{ include "cio-gateway.image" $root | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["serve", "--config", "/etc/cio-gateway/routes.yaml", "--role", {{ $component | quote }}]
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+          env:
+            - name: HOST
+              value: "0.0.0.0"
+            - name: PORT
+              value: "8080"
+            - name: NODE_ENV
+              value: production
+            {{- $keys := $root.Values.secrets.keys }}
+            {{- $secretName := include "cio-gateway.secretName" $root }}
+            {{- /* (variable, key in the Secret, optional): the names routes.yaml refers to as ${VAR}. */}}
+            {{- $secretEnv := list
+                  (list "CIO_WEBHOOK_SECRET" (required "secrets.keys.webhookSecret is required: without the signing key every webhook is refused" $keys.webhookSecret) false)
+                  (list "CIO_WEBHOOK_SECRET_PREVIOUS" $keys.webhookSecretPrevious true)
+                  (list "ADMIN_TOKEN" $keys.adminToken true)
+                  (list "CIO_APP_API_KEY" $keys.appApiKey true)
+                  (list "REDIS_URL" (required "secrets.keys.redisUrl is required: ingest and worker pods share their queue through Redis only" $keys.redisUrl) false) }}
+            {{- range $secretEnv }}
+            {{- if index . 1 }}
+            - name: {{ index . 0 }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $secretName }}
+                  key: {{ index . 1 }}
+                  optional: {{ index . 2 }}
+            {{- end }}
+            {{- end }}
+            {{- with $root.Values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- with $root.Values.extraEnvFrom }}
+          envFrom:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          livenessProbe:
+            {{- toYaml $values.livenessProbe | nindent 12 }}
+          readinessProbe:
+            {{- toYaml $values.readinessProbe | nindent 12 }}
+          resources:
+            {{- toYaml $values.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/cio-gateway
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+            {{- if eq $component "worker" }}
+            - name: data
+              mountPath: /data
+            {{- end }}
+            {{- with $root.Values.extraVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: config
+          configMap:
+            name: {{ $fullname }}
+        - name: tmp
+          emptyDir: {}
+        {{- if eq $component "worker" }}
+        - name: data
+          {{- toYaml $values.dataVolume | nindent 10 }}
+        {{- end }}
+        {{- with $root.Values.extraVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
+
+{{/* The HorizontalPodAutoscaler of one role; same call as cio-gateway.deployment. */}}
+{{- define "cio-gateway.hpa" -}}
+{{- $root := .root }}
+{{- $component := .component }}
+{{- $values := index $root.Values $component "autoscaling" }}
+{{- if $values.enabled }}
+{{- if gt $values.minReplicas $values.maxReplicas }}
+{{- fail (printf "%s.autoscaling: minReplicas (%v) is above maxReplicas (%v)" $component $values.minReplicas $values.maxReplicas) }}
+{{- end }}
+{{- $name := printf "%s-%s" (include "cio-gateway.fullname" $root) $component }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "cio-gateway.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $name }}
+  minReplicas: {{ $values.minReplicas }}
+  maxReplicas: {{ $values.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $values.targetCPUUtilizationPercentage }}
+    {{- if $values.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ $values.targetMemoryUtilizationPercentage }}
+    {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The PodDisruptionBudget of one role; same call as cio-gateway.deployment. */}}
+{{- define "cio-gateway.pdb" -}}
+{{- $root := .root }}
+{{- $component := .component }}
+{{- $values := index $root.Values $component "podDisruptionBudget" }}
+{{- if $values.enabled }}
+{{- $hasMin := ne (toString $values.minAvailable) "" }}
+{{- $hasMax := ne (toString $values.maxUnavailable) "" }}
+{{- if eq $hasMin $hasMax }}
+{{- fail (printf "%s.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable" $component) }}
+{{- end }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ printf "%s-%s" (include "cio-gateway.fullname" $root) $component }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "cio-gateway.componentLabels" . | nindent 4 }}
+spec:
+  {{- if $hasMin }}
+  minAvailable: {{ $values.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $values.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "cio-gateway.componentSelectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end }}
