@@ -4,7 +4,8 @@ import type { TSchema } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import type { ConfigPath, ConfigProblem, Locator } from './problems.js'
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false })
+// verbose: errors carry their schema, for 'did you mean' hints and readable anyOf messages.
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true })
 const compiled = new WeakMap<object, ValidateFunction>()
 
 export function validateAgainst (schema: TSchema, data: unknown, base: ConfigPath, locator: Locator): ConfigProblem[] {

@@ -15,7 +15,7 @@ import { EmbeddedBackend } from '../../plugins/queue/embedded-backend.js'
 import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import type { QueueBackend } from '../../plugins/queue/backend.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
-import { eventually, sampleValue } from '../helpers/app.js'
+import { eventually, sampleValue, type Teardownable } from '../helpers/app.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -45,7 +45,7 @@ const sinkConfig = (attempts: number): SinkConfig => ({
   options: {}
 })
 
-async function setup (t: Tap.Test, mode: 'redis' | 'embedded', sink: Sink, attempts: number): Promise<{ backend: QueueBackend, registry: Registry, send: (id: string) => Promise<void> }> {
+async function setup (t: Teardownable, mode: 'redis' | 'embedded', sink: Sink, attempts: number): Promise<{ backend: QueueBackend, registry: Registry, send: (id: string) => Promise<void> }> {
   const prefix = uniquePrefix('retry')
   const backend: QueueBackend = mode === 'redis'
     ? new RedisBackend({ url: REDIS_URL, prefix, dedupeWindowMs: 60_000, queues: ['target'], logger })

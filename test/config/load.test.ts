@@ -1,0 +1,131 @@
+/** routes.yaml: interpolation, one schema, every error at once with file:line:col and dotted path. */
+import t from 'tap'
+import { parseConfig, ConfigError } from '../../src/config/load.js'
+import { knownSinkTypes } from '../../src/registry.js'
+
+const VALID = `
+sources:
+  customerio:
+    type: customerio
+    secrets: ["\${CIO_WEBHOOK_SECRET}", "\${CIO_WEBHOOK_SECRET_PREVIOUS:-}"]
+sinks:
+  local:
+    type: file
+    path: ./data
+routes:
+  - name: everything
+    match: {}
+    sinks: [local]
+`
+
+function problemsOf (yaml: string, env: NodeJS.ProcessEnv = { CIO_WEBHOOK_SECRET: 'k' }): string[] {
+  try {
+    parseConfig(yaml, 'routes.yaml', env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message.split('\n')
+    throw error
+  }
+  return []
+}
+
+t.test('a valid file resolves with the documented defaults', async (t) => {
+  const config = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k1' })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1024 * 1024, shutdownGraceMs: 25_000 })
+  t.same(config.queue, { redisUrl: '', prefix: 'cio', highWaterMark: 100_000 })
+  t.equal(config.dedupe.windowMs, 24 * 3600_000)
+  t.same(config.sources.get('customerio'), { name: 'customerio', type: 'customerio', secrets: ['k1'], toleranceMs: 24 * 3600_000 })
+  t.match(config.sinks.get('local'), { type: 'file', retry: { attempts: 12, initialDelayMs: 1000, maxDelayMs: 600_000 }, concurrency: 2 })
+  t.equal(config.reporting, undefined)
+})
+
+t.test('${VAR} and ${VAR:-default}; an empty list entry is dropped', async (t) => {
+  const both = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'new', CIO_WEBHOOK_SECRET_PREVIOUS: 'old' })
+  t.same(both.sources.get('customerio')?.secrets, ['new', 'old'])
+  const one = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'new' })
+  t.same(one.sources.get('customerio')?.secrets, ['new'], 'the unset previous key disappears')
+  const withDefault = parseConfig(VALID.replace('path: ./data', 'path: "${DATA:-/var/lib/cio}/events"'), 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k' })
+  t.equal(withDefault.sinks.get('local')?.options.path, '/var/lib/cio/events')
+})
+
+t.test('HOST and PORT override server.host and server.port', async (t) => {
+  const config = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k', HOST: '127.0.0.1', PORT: '9999' })
+  t.equal(config.server.host, '127.0.0.1')
+  t.equal(config.server.port, 9999)
+})
+
+t.test('an unknown key, with its line and column', async (t) => {
+  t.same(problemsOf(VALID.replace('    path: ./data', '    path: ./data\n    pathh: ./other')), [
+    "routes.yaml:10:5 sinks.local.pathh: unknown key (did you mean 'path'?)"
+  ])
+  t.same(problemsOf('servr: {}\n' + VALID), ["routes.yaml:1:1 servr: unknown key (did you mean 'server'?)"])
+})
+
+t.test('a wrong type', async (t) => {
+  t.same(problemsOf('server: { port: "eighty" }\n' + VALID), ['routes.yaml:1:17 server.port: must be integer'])
+})
+
+t.test('a route naming an undefined sink', async (t) => {
+  t.same(problemsOf(VALID.replace('sinks: [local]', 'sinks: [local, warehous]')), [
+    "routes.yaml:13:20 routes[0].sinks[1]: sink 'warehous' is not defined"
+  ])
+})
+
+t.test('a bad duration', async (t) => {
+  t.same(problemsOf('dedupe: { window: 24 hours }\n' + VALID), [
+    "routes.yaml:1:19 dedupe.window: must be a duration such as 500ms, 30s, 5m, 24h or 7d (got '24 hours')"
+  ])
+})
+
+t.test('every error at once', async (t) => {
+  const yaml = `server: { port: -1, body_limit: huge }
+sources:
+  customerio: { type: customerio, secrets: ["k"], tolerance: 48h }
+sinks:
+  local: { type: file }
+  other: { type: filee, path: x }
+routes:
+  - { name: a, match: {}, sinks: [local] }
+  - { name: a, match: { object_type: [] }, sinks: [nowhere] }
+`
+  const problems = problemsOf(yaml)
+  t.same(problems, [
+    'routes.yaml:1:17 server.port: must be >= 0',
+    'routes.yaml:1:33 server.body_limit: must be a size such as 512kb or 1mb (got \'huge\')',
+    'routes.yaml:9:38 routes[1].match.object_type: must be a string or a list of strings'
+  ], 'schema errors first; the second pass waits until the shape is right')
+  const fixed = yaml.replace('port: -1, body_limit: huge', 'port: 80').replace('object_type: []', 'object_type: sms')
+  t.same(problemsOf(fixed), [
+    "routes.yaml:5:10 sinks.local: missing required key 'path'",
+    `routes.yaml:6:18 sinks.other.type: sink type 'filee' is not known (known: ${knownSinkTypes().join(', ')})`,
+    "routes.yaml:9:13 routes[1].name: route name 'a' is already used by routes[0]",
+    "routes.yaml:9:53 routes[1].sinks[0]: sink 'nowhere' is not defined",
+    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 48h is longer than dedupe.window 24h: replays outside the dedupe window would be accepted'
+  ], 'then sink options and cross-references, all at once')
+})
+
+t.test('cross-reference checks: duplicate route names, tolerance longer than the dedupe window', async (t) => {
+  const yaml = `dedupe: { window: 1h }
+sources:
+  customerio: { type: customerio, secrets: ["k"], tolerance: 2h }
+sinks:
+  local: { type: file, path: x }
+routes:
+  - { name: a, match: {}, sinks: [local] }
+  - { name: a, match: {}, sinks: [local] }
+`
+  t.same(problemsOf(yaml), [
+    "routes.yaml:8:13 routes[1].name: route name 'a' is already used by routes[0]",
+    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 2h is longer than dedupe.window 1h: replays outside the dedupe window would be accepted'
+  ])
+})
+
+t.test('an unset secret is explained', async (t) => {
+  t.same(problemsOf(VALID, {}), [
+    'routes.yaml:5:14 sources.customerio.secrets: must NOT have fewer than 1 items (environment variables not set: CIO_WEBHOOK_SECRET)'
+  ])
+})
+
+t.test('YAML syntax errors and duplicate keys carry their place', async (t) => {
+  t.match(problemsOf('sources: [\n'), [/^routes\.yaml:\d+:\d+: /])
+  t.match(problemsOf(VALID + 'sinks: {}\n'), [/^routes\.yaml:14:1: Map keys must be unique/])
+})
