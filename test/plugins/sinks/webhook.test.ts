@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import { sinkCompliance, startSink, type SinkUnderTest } from '../../helpers/sink-compliance.js'
-import { sampleEvent } from '../../helpers/sign.js'
+import { build, defaultYaml, eventually } from '../../helpers/app.js'
+import { sampleEvent, signedHeaders } from '../../helpers/sign.js'
 import { refusalReason } from '../../../plugins/sinks/webhook/ssrf-guard.js'
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`
@@ -230,4 +231,23 @@ t.test('only ordinary public unicast addresses pass the guard', async (t) => {
   }
   for (const [address, reason] of Object.entries(refused)) t.equal(refusalReason(address), reason, address)
   for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) t.equal(refusalReason(address), undefined, address)
+})
+
+t.test('end to end: a signed Customer.io event reaches the receiver through the whole app', async (t) => {
+  const target = await receiver(t)
+  const { app } = await build(t, {
+    yaml: defaultYaml({
+      redis: false,
+      extraSinks: `  crm: { type: webhook, url: "${target.url}", secret: "${SECRET}", allow_private_networks: true, batch: { max_wait: 10ms } }`,
+      routes: '  - { name: bounces, match: { object_type: email, metric: bounced }, sinks: [crm] }'
+    })
+  })
+  const event = sampleEvent({ metric: 'bounced' })
+  const body = JSON.stringify(event)
+  const response = await app.inject({ method: 'POST', url: '/webhooks/customerio', headers: signedHeaders(body), payload: body })
+  t.equal(response.statusCode, 200)
+  t.same(response.json(), { status: 'accepted' })
+  await eventually(() => target.received.length === 1 ? true : undefined)
+  t.same(target.received[0]?.verified, event)
+  t.equal(target.received[0]?.body, body, 'the body is the event as sent')
 })
