@@ -1,0 +1,55 @@
+/** Runs the real CLI as a child process and waits for its banner. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const BIN = fileURLToPath(new URL('../../bin/cio-gateway.js', import.meta.url))
+
+export interface Running {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<number | null>
+  /** Signals the whole process group (npm and the gateway under it). */
+  signal: (signal: NodeJS.Signals) => void
+}
+
+/** Starts `command args` in the project root and resolves once stdout shows the listening banner. */
+export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Running> {
+  // Its own process group, so that signals reach the gateway under `npm start` too.
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const signal = (name: NodeJS.Signals): void => {
+    try { process.kill(-(child.pid as number), name) } catch { /* already gone */ }
+  }
+  let text = ''
+  child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const deadline = Date.now() + timeoutMs
+  while (!text.includes('cio-gateway listening on')) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${text}`)
+    if (Date.now() > deadline) {
+      signal('SIGKILL')
+      throw new Error(`gateway did not start within ${timeoutMs} ms:\n${text}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { child, output: () => text, exited, signal }
+}
+
+/** The environment a fresh shell would have, without anything the gateway reads. */
+export function cleanEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG']
+  const env: NodeJS.ProcessEnv = {}
+  for (const name of keep) if (process.env[name] !== undefined) env[name] = process.env[name]
+  return { ...env, ...extra }
+}
+
+export async function runCli (args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  return { code, stdout, stderr }
+}
