@@ -118,7 +118,7 @@ spec:
           emptyDir: {}
         {{- if eq $component "worker" }}
         - name: data
-          {{- toYaml $values.dataVolume | nindent 10 }}
+          {{- toYaml (default (dict "emptyDir" (dict)) $values.dataVolume) | nindent 10 }}
         {{- end }}
         {{- with $root.Values.extraVolumes }}
         {{- toYaml . | nindent 8 }}

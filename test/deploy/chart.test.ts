@@ -1,0 +1,309 @@
+/**
+ * The Helm chart, rendered for the default values and for every helm/ci values file (with helm
+ * where it is installed, else with helm/renderer): every manifest validates against the Kubernetes
+ * schemas, the pieces fit together (selectors, names, ports, secrets), and the routes.yaml it
+ * ships is one the gateway itself accepts.
+ */
+import t, { type Test } from 'tap'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { promisify } from 'node:util'
+import { parse as parseYaml } from 'yaml'
+import { CHART_DIR, ROOT, ciValuesFiles, find, readYaml, render as renderUncached, renderChart, type Manifest, type RenderOptions } from './helpers/chart.js'
+import { ensureBuilt } from './helpers/gateway.js'
+import { validateManifest } from './helpers/kube.js'
+
+const execFileAsync = promisify(execFile)
+
+interface Container {
+  name: string
+  image: string
+  args: string[]
+  ports: Array<{ name: string, containerPort: number }>
+  env: Array<{ name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string, optional: boolean } } }>
+  livenessProbe: { httpGet: { path: string, port: string } }
+  readinessProbe: { httpGet: { path: string, port: string } }
+  securityContext: Record<string, unknown>
+  volumeMounts: Array<{ name: string, mountPath: string }>
+}
+interface PodSpec {
+  containers: Container[]
+  volumes: Array<{ name: string, configMap?: { name: string }, [k: string]: unknown }>
+  securityContext: { runAsNonRoot?: boolean, runAsUser?: number }
+  serviceAccountName: string
+}
+interface DeploymentSpec {
+  replicas?: number
+  selector: { matchLabels: Record<string, string> }
+  template: { metadata: { labels: Record<string, string>, annotations: Record<string, string> }, spec: PodSpec }
+}
+
+// Rendering is a process spawn; most tests read the same few renders.
+const renders = new Map<string, Manifest[]>()
+function render (options: RenderOptions = {}): Manifest[] {
+  const key = JSON.stringify(options)
+  const cached = renders.get(key) ?? renderUncached(options)
+  renders.set(key, cached)
+  return structuredClone(cached)
+}
+
+const spec = <T>(m: Manifest): T => m.spec as T
+const deployment = (manifests: Manifest[], component: string): Manifest =>
+  find(manifests.filter((m) => m.kind === 'Deployment' && m.metadata.labels?.['app.kubernetes.io/component'] === component), 'Deployment')
+const container = (d: Manifest): Container => spec<DeploymentSpec>(d).template.spec.containers[0] as Container
+const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v)
+
+const testDirs = new WeakMap<Test, string>()
+function valuesFile (t: Test, yaml: string): string {
+  // t.testdir() empties the directory on every call: make it once per test.
+  const dir = testDirs.get(t) ?? t.testdir()
+  testDirs.set(t, dir)
+  const file = join(dir, `values-${createHash('sha1').update(yaml).digest('hex').slice(0, 8)}.yaml`)
+  writeFileSync(file, yaml)
+  return file
+}
+
+const cases = [
+  { name: 'default values', files: [] as string[] },
+  ...ciValuesFiles().map((file) => ({ name: `helm/ci/${basename(file)}`, files: [file] }))
+]
+
+for (const c of cases) {
+  t.test(`${c.name}: every rendered manifest validates against the Kubernetes schemas`, async (t) => {
+    const manifests = render({ valuesFiles: c.files })
+    t.ok(manifests.length >= 5)
+    for (const manifest of manifests) {
+      await t.resolves(validateManifest(manifest), `${manifest.kind}/${manifest.metadata.name}`)
+      t.ok(manifest.metadata.namespace, `${manifest.kind}/${manifest.metadata.name} has a namespace`)
+      t.equal(manifest.metadata.labels?.['app.kubernetes.io/name'], 'cio-gateway', `${manifest.kind}/${manifest.metadata.name} is labelled`)
+    }
+    const names = manifests.map((m) => `${m.kind}/${m.metadata.name}`)
+    t.equal(new Set(names).size, names.length, 'no two resources share kind and name')
+  })
+
+  t.test(`${c.name}: ingest and worker Deployments run their role, probe /healthz and /readyz, and run as non-root`, async (t) => {
+    const manifests = render({ valuesFiles: c.files })
+    for (const component of ['ingest', 'worker']) {
+      const d = deployment(manifests, component)
+      const s = spec<DeploymentSpec>(d)
+      const gateway = container(d)
+      t.same(gateway.args, ['serve', '--config', '/etc/cio-gateway/routes.yaml', '--role', component], component)
+      t.same(gateway.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }])
+      t.same(gateway.livenessProbe.httpGet, { path: '/healthz', port: 'http' })
+      t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http' })
+      t.equal(gateway.env.find((e) => e.name === 'PORT')?.value, '8080')
+      t.equal(s.template.spec.securityContext.runAsNonRoot, true)
+      t.not(s.template.spec.securityContext.runAsUser, 0)
+      t.equal(gateway.securityContext.readOnlyRootFilesystem, true)
+      t.equal(gateway.securityContext.allowPrivilegeEscalation, false)
+      t.ok(matches(s.selector.matchLabels, s.template.metadata.labels), 'the selector selects its own pods')
+      t.match(s.template.metadata.annotations['checksum/config'], /^[0-9a-f]{64}$/)
+      const configVolume = s.template.spec.volumes.find((v) => v.name === 'config')
+      t.equal(configVolume?.configMap?.name, find(manifests, 'ConfigMap', d.metadata.name.replace(/-(ingest|worker)$/, '')).metadata.name)
+      t.ok(gateway.volumeMounts.some((m) => m.name === 'config' && m.mountPath === '/etc/cio-gateway'))
+      t.ok(gateway.volumeMounts.some((m) => m.name === 'tmp' && m.mountPath === '/tmp'), 'a writable /tmp under the read-only root')
+    }
+    const worker = spec<DeploymentSpec>(deployment(manifests, 'worker'))
+    t.ok(container(deployment(manifests, 'worker')).volumeMounts.some((m) => m.name === 'data' && m.mountPath === '/data'))
+    t.ok(worker.template.spec.volumes.some((v) => v.name === 'data'))
+    t.notOk(container(deployment(manifests, 'ingest')).volumeMounts.some((m) => m.name === 'data'), 'ingest pods have no data volume')
+  })
+
+  t.test(`${c.name}: secrets come from the existing Secret, and routes.yaml refers to them`, async (t) => {
+    const manifests = render({ valuesFiles: c.files })
+    const values = { ...(readYaml(join(CHART_DIR, 'values.yaml')) as Record<string, unknown>), ...(c.files[0] !== undefined ? readYaml(c.files[0]) as Record<string, unknown> : {}) }
+    const fullname = deployment(manifests, 'ingest').metadata.name.replace(/-ingest$/, '')
+    const expectedSecret = (values.secrets as { existingSecret?: string } | undefined)?.existingSecret || fullname
+    t.equal(manifests.filter((m) => m.kind === 'Secret').length, 0, 'the chart creates no Secret')
+    const env = container(deployment(manifests, 'ingest')).env
+    for (const name of ['CIO_WEBHOOK_SECRET', 'REDIS_URL']) {
+      const ref = env.find((e) => e.name === name)?.valueFrom?.secretKeyRef
+      t.equal(ref?.name, expectedSecret, `${name} from ${expectedSecret}`)
+      t.equal(ref?.optional, false, `${name} is required`)
+    }
+    for (const e of env.filter((e) => e.valueFrom?.secretKeyRef !== undefined)) {
+      if (e.name === 'FORWARD_SECRET') continue
+      t.equal(e.valueFrom?.secretKeyRef?.name, expectedSecret, `${e.name} from the existing Secret`)
+    }
+    const routes = parseYaml(find(manifests, 'ConfigMap', fullname).data === undefined ? '' : (find(manifests, 'ConfigMap', fullname).data as Record<string, string>)['routes.yaml'] ?? '') as { queue: { redis_url: string }, sources: Record<string, { secrets: string[] }> }
+    t.equal(routes.queue.redis_url, '${REDIS_URL}')
+    t.ok(Object.values(routes.sources).some((s) => s.secrets.includes('${CIO_WEBHOOK_SECRET}')))
+  })
+}
+
+t.test("the gateway's own check-config accepts the routes.yaml the chart ships, for every case", async (t) => {
+  await ensureBuilt()
+  // The CLI loads every sink plugin (cloud SDKs included): seconds each, so all cases at once.
+  const dir = t.testdir() // (each testdir() call empties the directory: once)
+  const checks = cases.map(async (c) => {
+    const configMap = render({ valuesFiles: c.files }).find((m) => m.kind === 'ConfigMap' && (m.data as Record<string, string> | undefined)?.['routes.yaml'] !== undefined)
+    const file = join(dir, `${basename(c.name)}-routes.yaml`)
+    writeFileSync(file, (configMap?.data as Record<string, string>)['routes.yaml'] ?? '')
+    try {
+      await execFileAsync(process.execPath, [join(ROOT, 'bin', 'cio-gateway.js'), 'check-config', '--config', file], {
+        env: { ...process.env, CIO_WEBHOOK_SECRET: 'k', REDIS_URL: 'redis://127.0.0.1:6379', CIO_APP_API_KEY: 'app-key', FORWARD_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+        timeout: 60_000
+      })
+      return { name: c.name, ok: true, output: '' }
+    } catch (error) {
+      const failed = error as { stdout?: string, stderr?: string, message: string }
+      return { name: c.name, ok: false, output: `${failed.stdout ?? ''}${failed.stderr ?? failed.message}` }
+    }
+  })
+  for (const result of await Promise.all(checks)) t.ok(result.ok, `${result.name} ${result.output}`)
+})
+
+t.test('default values render the core resources and nothing optional', async (t) => {
+  const kinds = render().map((m) => m.kind).sort()
+  t.same(kinds, ['ConfigMap', 'Deployment', 'Deployment', 'Service', 'ServiceAccount'])
+  const ingest = spec<DeploymentSpec>(deployment(render(), 'ingest'))
+  t.equal(ingest.replicas, 2)
+  t.equal(container(deployment(render(), 'ingest')).image, 'cio-gateway:0.1.0', 'the tag defaults to appVersion')
+})
+
+t.test('the full-featured values render every optional resource, wired to the Deployments', async (t) => {
+  const manifests = render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'full-values.yaml')], releaseName: 'prod' })
+  t.same(manifests.map((m) => m.kind).sort(), [
+    'ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'HorizontalPodAutoscaler',
+    'Ingress', 'NetworkPolicy', 'PodDisruptionBudget', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service',
+    'ServiceAccount', 'ServiceMonitor'
+  ])
+  const ingest = deployment(manifests, 'ingest')
+  const worker = deployment(manifests, 'worker')
+  const podLabels = (d: Manifest): Record<string, string> => spec<DeploymentSpec>(d).template.metadata.labels
+  t.notOk('replicas' in (ingest.spec as object), 'an autoscaled Deployment leaves replicas to the HPA')
+
+  for (const d of [ingest, worker]) {
+    const hpa = manifests.find((m) => m.kind === 'HorizontalPodAutoscaler' && (m.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name === d.metadata.name)
+    t.ok(hpa, `an HPA scales ${d.metadata.name}`)
+    const pdb = manifests.find((m) => m.kind === 'PodDisruptionBudget' && matches((m.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels, podLabels(d)))
+    t.ok(pdb, `a PDB covers ${d.metadata.name}`)
+    t.notOk(manifests.some((m) => m.kind === 'PodDisruptionBudget' && m !== pdb && matches((m.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels, podLabels(d))), 'and only one')
+  }
+  t.same(find(manifests, 'HorizontalPodAutoscaler', 'cio-ingest').spec, {
+    scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'cio-ingest' },
+    minReplicas: 3,
+    maxReplicas: 12,
+    metrics: [
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } },
+      { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: 80 } } }
+    ]
+  })
+  t.equal((find(manifests, 'PodDisruptionBudget', 'cio-worker').spec as { maxUnavailable: string }).maxUnavailable, '50%')
+
+  // Webhook traffic reaches ingest pods only; metrics are scraped from every pod.
+  const service = find(manifests, 'Service', 'cio')
+  const serviceSpec = service.spec as { selector: Record<string, string>, type: string, externalTrafficPolicy: string, loadBalancerSourceRanges: string[] }
+  t.ok(matches(serviceSpec.selector, podLabels(ingest)))
+  t.notOk(matches(serviceSpec.selector, podLabels(worker)))
+  t.equal(serviceSpec.externalTrafficPolicy, 'Local')
+  const metricsService = find(manifests, 'Service', 'cio-metrics')
+  const metricsSelector = (metricsService.spec as { selector: Record<string, string>, clusterIP: string }).selector
+  t.ok(matches(metricsSelector, podLabels(ingest)) && matches(metricsSelector, podLabels(worker)))
+  t.equal((metricsService.spec as { clusterIP: string }).clusterIP, 'None')
+
+  const monitor = find(manifests, 'ServiceMonitor')
+  const monitorSpec = monitor.spec as { selector: { matchLabels: Record<string, string> }, jobLabel: string, namespaceSelector: { matchNames: string[] }, endpoints: Array<{ port: string, path: string, interval: string }> }
+  t.equal(monitor.metadata.namespace, 'monitoring')
+  t.equal(monitor.metadata.labels?.release, 'kube-prometheus-stack')
+  t.ok(matches(monitorSpec.selector.matchLabels, metricsService.metadata.labels ?? {}), 'the ServiceMonitor selects the metrics Service')
+  t.notOk(matches(monitorSpec.selector.matchLabels, service.metadata.labels ?? {}), '...and not the ingest Service (no double scrape)')
+  t.same(monitorSpec.namespaceSelector.matchNames, ['cio'])
+  t.equal(monitorSpec.jobLabel, 'app.kubernetes.io/name', 'job="cio-gateway", as the alerts and dashboard expect')
+  t.equal(metricsService.metadata.labels?.['app.kubernetes.io/name'], 'cio-gateway')
+  t.match(monitorSpec.endpoints[0], { port: 'http', path: '/metrics', interval: '15s' })
+
+  const ingress = find(manifests, 'Ingress')
+  t.same((ingress.spec as { rules: unknown[] }).rules, [{
+    host: 'cio.example.com',
+    http: { paths: [{ path: '/webhooks', pathType: 'Prefix', backend: { service: { name: 'cio', port: { name: 'http' } } } }] }
+  }])
+
+  // routes.yaml went through tpl.
+  const routes = parseYaml((find(manifests, 'ConfigMap', 'cio').data as Record<string, string>)['routes.yaml'] ?? '') as { queue: { prefix: string } }
+  t.equal(routes.queue.prefix, 'prod')
+})
+
+t.test('the NetworkPolicy admits exactly the published Customer.io sender addresses of the chosen regions', async (t) => {
+  const values = readYaml(join(CHART_DIR, 'values.yaml')) as { networkPolicy: { customerio: { addresses: Record<string, string[]> } } }
+  const { us, eu } = values.networkPolicy.customerio.addresses
+  t.equal(us?.length, 12, 'US webhook senders as published')
+  t.equal(eu?.length, 10, 'EU webhook senders as published')
+  t.ok(us?.includes('35.188.196.183') && eu?.includes('34.76.143.229'))
+  const cidrs = (manifests: Manifest[]): string[] => {
+    const policy = find(manifests, 'NetworkPolicy').spec as { ingress: Array<{ from: Array<{ ipBlock?: { cidr: string } }>, ports?: Array<{ port: string }> }>, policyTypes: string[] }
+    t.same(policy.policyTypes, ['Ingress'], 'egress stays open: sinks live anywhere')
+    t.same(policy.ingress[0]?.ports, [{ port: 'http', protocol: 'TCP' }])
+    return (policy.ingress[0]?.from ?? []).map((f) => f.ipBlock?.cidr ?? '')
+  }
+  const full = render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'full-values.yaml')] })
+  t.same(cidrs(full).sort(), [...(us ?? []), ...(eu ?? [])].map((a) => `${a}/32`).sort())
+  const policy = find(full, 'NetworkPolicy').spec as { ingress: unknown[] }
+  t.equal(policy.ingress.length, 2, 'plus the extra rule for Prometheus')
+  const usOnly = render({ valuesFiles: [valuesFile(t, 'networkPolicy: { enabled: true }\n')] })
+  t.same(cidrs(usOnly).sort(), (us ?? []).map((a) => `${a}/32`).sort(), 'the default region is us')
+})
+
+t.test('the PrometheusRule carries rules/alerts.yaml, minus disabled alerts, plus labels and extra groups', async (t) => {
+  const file = readYaml(join(CHART_DIR, 'rules', 'alerts.yaml')) as { groups: Array<{ name: string, rules: Array<{ alert: string, labels: Record<string, string> }> }> }
+  const rule = find(render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'full-values.yaml')] }), 'PrometheusRule')
+  const groups = (rule.spec as { groups: Array<{ name: string, rules: Array<{ alert: string, expr: string, labels: Record<string, string> }> }> }).groups
+  t.same(groups.map((g) => g.name), ['cio-gateway', 'cio-gateway-custom'])
+  const expected = file.groups[0]?.rules.filter((r) => r.alert !== 'CioGatewayAbsent').map((r) => ({ ...r, labels: { ...r.labels, team: 'growth' } }))
+  t.same(groups[0]?.rules, expected)
+  t.equal(groups[1]?.rules[0]?.alert, 'CioGatewayNoEvents')
+
+  const relabelled = find(render({ valuesFiles: [valuesFile(t, 'prometheusRule: { enabled: true, additionalAlertLabels: { severity: page } }\n')] }), 'PrometheusRule')
+  const all = (relabelled.spec as { groups: Array<{ rules: Array<{ labels: Record<string, string> }> }> }).groups[0]?.rules ?? []
+  t.equal(all.length, file.groups[0]?.rules.length)
+  t.ok(all.every((r) => r.labels.severity === 'page'), 'additional labels win over the rule\'s own')
+})
+
+t.test('the dashboard ConfigMap carries the dashboard JSON and the Grafana sidecar label', async (t) => {
+  const configMap = find(render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'full-values.yaml')] }), 'ConfigMap', 'cio-dashboard')
+  t.equal(configMap.metadata.labels?.grafana_dashboard, '1')
+  t.equal(configMap.metadata.annotations?.grafana_folder, 'Customer.io')
+  t.equal(configMap.metadata.namespace, 'monitoring')
+  const json = (configMap.data as Record<string, string>)['cio-gateway.json'] ?? ''
+  t.same(JSON.parse(json), JSON.parse(readFileSync(join(CHART_DIR, 'dashboards', 'cio-gateway.json'), 'utf8')))
+})
+
+t.test('checksum/config changes with routes.yaml, and only with it', async (t) => {
+  const checksum = (yaml: string): string[] => {
+    const manifests = render({ valuesFiles: [valuesFile(t, yaml)] })
+    return ['ingest', 'worker'].map((c) => spec<DeploymentSpec>(deployment(manifests, c)).template.metadata.annotations['checksum/config'] ?? '')
+  }
+  const base = checksum('{}\n')
+  t.equal(base[0], base[1], 'both roles carry the same checksum')
+  t.same(checksum('ingest: { replicas: 4 }\nservice: { port: 8080 }\n'), base, 'unrelated values leave it alone')
+  const changed = checksum('config: { dedupe: { window: 12h } }\n')
+  t.not(changed[0], base[0], 'a routes.yaml change rolls the pods')
+  const fromFile = checksum(readFileSync(join(ROOT, 'helm', 'ci', 'routes-file-values.yaml'), 'utf8'))
+  t.not(fromFile[0], base[0], 'so does routesYaml')
+})
+
+t.test('routesYaml replaces config verbatim (helm --set-file routesYaml=routes.yaml)', async (t) => {
+  const manifests = render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'routes-file-values.yaml')] })
+  const routes = (find(manifests, 'ConfigMap').data as Record<string, string>)['routes.yaml']
+  const values = readYaml(join(ROOT, 'helm', 'ci', 'routes-file-values.yaml')) as { routesYaml: string }
+  t.same(parseYaml(routes ?? ''), parseYaml(values.routesYaml))
+})
+
+t.test('inconsistent values fail the render with a message naming the value', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['secrets: { keys: { webhookSecret: "" } }\n', /secrets\.keys\.webhookSecret is required/],
+    ['secrets: { keys: { redisUrl: "" } }\n', /secrets\.keys\.redisUrl is required/],
+    ['ingest: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 2 } }\n', /ingest\.autoscaling: minReplicas \(5\) is above maxReplicas \(2\)/],
+    ['worker: { podDisruptionBudget: { enabled: true, minAvailable: 1, maxUnavailable: 1 } }\n', /worker\.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable/],
+    ['networkPolicy: { enabled: true, customerio: { regions: [us, au] } }\n', /networkPolicy\.customerio\.regions: no addresses for region "au" \(known: eu, us\)/],
+    ['ingress: { enabled: true, hosts: [{ paths: [{ path: /webhooks, pathType: Prefix }] }] }\n', /ingress\.hosts\[\]\.host is required/]
+  ]
+  for (const [yaml, expected] of cases) {
+    const result = renderChart({ valuesFiles: [valuesFile(t, yaml)] })
+    t.equal(result.ok, false, yaml)
+    if (!result.ok) t.match(result.error, expected, yaml)
+  }
+})
