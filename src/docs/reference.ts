@@ -1,0 +1,81 @@
+/**
+ * The README's configuration and metrics references, rendered from the schemas and the metric
+ * definitions themselves so the docs cannot drift (test/docs/readme.test.ts compares them).
+ */
+import { Registry } from 'prom-client'
+import type { TSchema } from '@sinclair/typebox'
+import { AdminSchema, BatchSchema, CommonSinkProperties, DedupeSchema, QueueSchema, ReportingSchema, RetrySchema, RouteSchema, ServerSchema, SourceSchema } from '../config/schema.js'
+import { allSinkDefinitions } from '../registry.js'
+import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
+
+interface SchemaLike {
+  type?: string
+  description?: string
+  default?: unknown
+  pattern?: string
+  enum?: unknown[]
+  anyOf?: SchemaLike[]
+  items?: SchemaLike
+  properties?: Record<string, SchemaLike>
+  required?: string[]
+}
+
+function typeOf (schema: SchemaLike): string {
+  if (schema.enum !== undefined) return schema.enum.map((value) => `\`${String(value)}\``).join(' \\| ')
+  if (schema.anyOf !== undefined) return schema.anyOf.map(typeOf).join(' \\| ')
+  if (schema.type === 'string' && schema.pattern?.includes('ms|s|m|h|d') === true) return 'duration'
+  if (schema.type === 'string' && schema.pattern?.includes('kb|mb') === true) return 'size'
+  if (schema.type === 'array') return `list of ${typeOf(schema.items ?? {})}`
+  return schema.type ?? 'value'
+}
+
+function cell (text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+}
+
+function table (prefix: string, properties: Record<string, SchemaLike>, required: readonly string[] = []): string {
+  const rows = Object.entries(properties).map(([key, schema]) => {
+    const fallback = schema.default === undefined ? (required.includes(key) ? '(required)' : '') : `\`${JSON.stringify(schema.default)}\``
+    return `| \`${prefix}${key}\` | ${typeOf(schema)} | ${fallback} | ${cell(schema.description ?? '')} |`
+  })
+  return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
+
+function section (title: string, description: string | undefined, prefix: string, schema: TSchema): string {
+  const like = schema as SchemaLike
+  return `#### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required)}\n`
+}
+
+export function renderConfigReference (): string {
+  const parts = [
+    section('`server`', ServerSchema.description, 'server.', ServerSchema),
+    section('`admin`', AdminSchema.description, 'admin.', AdminSchema),
+    section('`queue`', QueueSchema.description, 'queue.', QueueSchema),
+    section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
+    section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
+    `#### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
+    section('`sinks.<name>.batch`', `${BatchSchema.description} Defaults depend on the sink type (below).`, 'batch.', BatchSchema),
+    section('`sinks.<name>.retry`', RetrySchema.description, 'retry.', RetrySchema)
+  ]
+  for (const definition of allSinkDefinitions()) {
+    const batch = definition.batchDefaults
+    parts.push(section(`\`type: ${definition.type}\``,
+      `${definition.summary} Batch defaults: ${batch.maxEvents} events, ${batch.maxBytes} bytes, ${batch.maxWaitMs} ms.`, '', definition.schema))
+  }
+  parts.push(section('`routes[]`', RouteSchema.description ?? 'Walked in order for every event; every matching route adds its sinks.', '', RouteSchema))
+  parts.push(section('`reporting`', ReportingSchema.description, 'reporting.', ReportingSchema))
+  return parts.join('\n')
+}
+
+export function renderMetricsReference (): string {
+  const registry = new Registry()
+  // Only the gateway's own metrics are listed; the default process metrics are described in one line.
+  const metrics = new GatewayMetrics(registry, { defaultMetrics: false })
+  void metrics
+  const rows = registry.getMetricsAsArray().map((metric) => {
+    const { name, help, labelNames, type } = metric as unknown as { name: string, help: string, labelNames?: string[], type: string }
+    return `| \`${name}\` | ${type} | ${(labelNames ?? []).map((label) => `\`${label}\``).join(', ')} | ${cell(help)} |`
+  })
+  return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n') +
+    '\n\nPlus the default Node.js process metrics of prom-client, with the same `cio_gateway_` prefix (`cio_gateway_process_cpu_seconds_total`, `cio_gateway_nodejs_heap_size_used_bytes`, …).\n'
+}
