@@ -15,6 +15,8 @@ export interface DeliveryEvent {
   readonly receivedAt: number
   /** The event object as received (after the sink's redaction, if any). */
   readonly event: RoutableEvent
+  /** The event's JSON text as received (re-serialised only when this sink redacts fields). */
+  readonly body: string
   /** The event as one NDJSON line (no newline), with the `_gateway` field added. */
   readonly line: string
   /** Byte length of `line`, for `batch.max_bytes`. */

@@ -74,8 +74,9 @@ export class SinkRuntime {
     const received = JSON.parse(raw) as RoutableEvent
     const event = this.redact === undefined ? received : this.redact(received) as RoutableEvent
     const stamp = { source, received_at: new Date(receivedAt).toISOString() }
-    const line = event === received ? eventLine(raw, event, stamp) : JSON.stringify({ ...event, _gateway: stamp })
-    return { eventId, source, receivedAt, event, line, size: Buffer.byteLength(line) }
+    const body = event === received ? raw : JSON.stringify(event)
+    const line = eventLine(body, event, stamp)
+    return { eventId, source, receivedAt, event, body, line, size: Buffer.byteLength(line) }
   }
 
   private async deliverBatch (batch: readonly DeliveryEvent[]): Promise<ReadonlyMap<number, Error>> {

@@ -44,7 +44,8 @@ export class WebhookSink implements Sink {
 
   private async post (event: DeliveryEvent): Promise<void> {
     // The event object as received (after redaction), without the gateway's `_gateway` field.
-    const body = JSON.stringify(event.event)
+    // The bytes as received, so large integers and key order survive the hop.
+    const body = event.body
     const headers: Record<string, string> = {
       ...this.options.headers,
       'content-type': 'application/json',
