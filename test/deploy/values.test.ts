@@ -101,3 +101,10 @@ t.test("docs/deploy.md's values reference is generated from values.yaml", async 
   }
   t.equal(current, expected, 'out of date: run CIO_UPDATE_DOCS=1 npx tap test/deploy/values.test.ts')
 })
+
+t.test("docs/deploy.md's walkthrough values are helm/ci/walkthrough-values.yaml (so the tests render them)", async (t) => {
+  const docs = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8')
+  const file = readFileSync(join(ROOT, 'helm', 'ci', 'walkthrough-values.yaml'), 'utf8')
+  const body = file.split('\n').filter((line) => !line.startsWith('#')).join('\n').trim()
+  t.ok(docs.includes('```yaml\n' + body + '\n```'), 'the walkthrough shows the file as it is')
+})
