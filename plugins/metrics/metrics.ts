@@ -44,6 +44,7 @@ export class GatewayMetrics {
   readonly reportingRequests: Counter<'endpoint' | 'status'>
   readonly reportingLastSuccess: Gauge
   readonly campaignMetric: Gauge<'campaign_id' | 'metric'>
+  readonly reconciliationGap: Gauge<'campaign_id' | 'metric'>
   readonly configReloads: Counter<'result'>
 
   constructor (readonly registry: Registry, options: { defaultMetrics?: boolean } = {}) {
@@ -66,6 +67,7 @@ export class GatewayMetrics {
     this.reportingRequests = new Counter({ name: `${PREFIX}reporting_requests_total`, help: 'Reporting API requests, by endpoint template and HTTP status.', labelNames: ['endpoint', 'status'], registers })
     this.reportingLastSuccess = new Gauge({ name: `${PREFIX}reporting_last_success_timestamp_seconds`, help: 'Unix time of the last complete poll of the Reporting API.', registers })
     this.campaignMetric = new Gauge({ name: `${PREFIX}campaign_metric`, help: "Today's totals per campaign and metric from the Reporting API.", labelNames: ['campaign_id', 'metric'], registers })
+    this.reconciliationGap = new Gauge({ name: `${PREFIX}reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per campaign and metric, for the last complete UTC day (positive: webhooks missing).", labelNames: ['campaign_id', 'metric'], registers })
     this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
   }
 }

@@ -139,7 +139,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
           apiKey,
           baseUrl: nonEmpty(reporting?.base_url) ?? (reporting?.region === 'eu' ? 'https://api-eu.customer.io' : 'https://api.customer.io'),
           intervalMs: parseDuration(reporting?.interval ?? '10m'),
-          lookbackDays: reporting?.lookback ?? 7
+          lookbackDays: reporting?.lookback ?? 7,
+          requestTimeoutMs: parseDuration(reporting?.timeout ?? '30s')
         }
   }
 }

@@ -39,6 +39,7 @@ export interface ReportingConfig {
   readonly baseUrl: string
   readonly intervalMs: number
   readonly lookbackDays: number
+  readonly requestTimeoutMs: number
 }
 
 export interface GatewayConfig {
