@@ -1,0 +1,68 @@
+/**
+ * The reporting plugin (SPEC §7): counts accepted webhooks per campaign, day and metric in every
+ * role, and where workers run (roles `all` and `worker`) polls the Reporting API on one shared
+ * schedule, emits report events and publishes the campaign and reconciliation gauges.
+ *
+ * Registered after the queue plugin: Fastify runs onClose hooks in reverse order of registration,
+ * so the poller stops (and its report events are written) before the queue closes its workers.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayConfig, ReportingConfig } from '../../src/config/types.js'
+import type { Ingestor } from '../../src/ingest.js'
+import type { GatewayMetrics } from '../metrics/metrics.js'
+import { AppApiClient } from './app-api.js'
+import { ReportingGauges } from './gauges.js'
+import { ReportingPoller } from './poller.js'
+import { WebhookCounter } from './reconciliation.js'
+import { BullmqPollSchedule, TimerPollSchedule, type PollSchedule } from './schedule.js'
+import { MemoryReportingState, RedisReportingState, type ReportingState } from './state.js'
+
+export interface ReportingPluginOptions {
+  config: GatewayConfig
+  reporting: ReportingConfig
+  ingestor: Ingestor
+  metrics: GatewayMetrics
+  /** Poll the API (roles `all` and `worker`); counting webhooks happens in every role. */
+  runPoller: boolean
+}
+
+/** How often a replica that did not poll picks up the last poll's results for its gauges. */
+const FOLLOW_MS = 15_000
+
+async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOptions): Promise<void> {
+  const { config, reporting, ingestor, metrics } = options
+  const log = app.log.child({ component: 'reporting' })
+  const retention = { receivedDays: 8, emittedDays: reporting.lookbackDays + 2 }
+  const state: ReportingState = config.queue.redisUrl === ''
+    ? new MemoryReportingState(retention)
+    : new RedisReportingState(config.queue.redisUrl, config.queue.prefix, retention)
+  const counter = new WebhookCounter(state, log)
+  counter.start()
+  ingestor.onAccepted((_source, event) => counter.count(event))
+
+  let client: AppApiClient | undefined
+  let gauges: ReportingGauges | undefined
+  let schedule: PollSchedule | undefined
+  if (options.runPoller) {
+    client = new AppApiClient({ baseUrl: reporting.baseUrl, apiKey: reporting.apiKey, timeoutMs: reporting.requestTimeoutMs, metrics, logger: log })
+    gauges = new ReportingGauges(metrics, state, log)
+    const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log })
+    const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
+    schedule = config.queue.redisUrl === ''
+      ? new TimerPollSchedule({ intervalMs: reporting.intervalMs, logger: log, run })
+      : new BullmqPollSchedule({ url: config.queue.redisUrl, prefix: config.queue.prefix, intervalMs: reporting.intervalMs, logger: log, run })
+    gauges.startFollowing(Math.min(FOLLOW_MS, reporting.intervalMs))
+    app.addHook('onReady', async () => schedule?.start())
+  }
+
+  app.addHook('onClose', async () => {
+    await schedule?.close()
+    gauges?.stop()
+    await counter.close()
+    await client?.close()
+    await state.close()
+  })
+}
+
+export default fp(reportingPlugin, { fastify: '5.x', name: 'reporting', dependencies: ['metrics', 'queue'] })

@@ -1,0 +1,39 @@
+/**
+ * Keeps App API requests under Customer.io's limit of 10 per second (shared by everything that uses
+ * the workspace's key).
+ *
+ * Why even spacing and not a token bucket: a bucket of 10 refilled at 10/s lets 10 requests out at
+ * once and 10 more during the next second, so some one-second window sees up to 20. Spacing request
+ * starts by `(perMs + marginMs) / limit` means any window of `perMs` holds at most `limit` starts,
+ * and the margin absorbs network jitter that could bunch two requests at the server.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface PacerOptions {
+  readonly limit: number
+  readonly perMs: number
+  readonly marginMs?: number
+  readonly now?: () => number
+}
+
+export class RequestPacer {
+  readonly spacingMs: number
+  private nextSlot = 0
+  private readonly now: () => number
+
+  constructor (options: PacerOptions) {
+    this.spacingMs = (options.perMs + (options.marginMs ?? 0)) / options.limit
+    this.now = options.now ?? Date.now
+  }
+
+  /** Resolves when the caller may start its request; concurrent callers are served in order. */
+  async acquire (signal?: AbortSignal): Promise<void> {
+    const now = this.now()
+    const slot = Math.max(now, this.nextSlot)
+    this.nextSlot = slot + this.spacingMs
+    if (slot > now) await sleep(slot - now, undefined, { signal })
+  }
+}
+
+/** Customer.io's published limit for the App API endpoints the poller uses. */
+export const APP_API_PACE: PacerOptions = { limit: 10, perMs: 1000, marginMs: 50 }
