@@ -19,6 +19,7 @@ import dedupePlugin from '../plugins/dedupe/index.js'
 import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import queuePlugin from '../plugins/queue/index.js'
 import { createQueueBackend } from '../plugins/queue/create.js'
+import reportingPlugin from '../plugins/reporting/index.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
 export type Role = 'all' | 'ingest' | 'worker'
@@ -88,6 +89,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     runWorkers: role !== 'ingest',
     quarantineHandler: quarantineReplay(ingestor)
   })
+  // After the queue plugin, so its onClose (stop the poller) runs before the queue's. Counts webhooks in every role; polls where workers run.
+  if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest' })
   await app.register(healthRoutes, { backend, role })
   if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor })
   return app
