@@ -116,6 +116,8 @@ export class RedisBackend implements QueueBackend {
   }
 
   async ping (): Promise<void> {
+    // Waits for the first connection like a write would, so a gateway that just started is not "not ready" for a few ms.
+    await this.client()
     await withTimeout(this.producer.ping(), STORE_TIMEOUT_MS, 'redis did not answer PING in time')
   }
 
