@@ -147,7 +147,8 @@ spec:
 {{- $component := .component }}
 {{- $values := index $root.Values $component "autoscaling" }}
 {{- if $values.enabled }}
-{{- if gt $values.minReplicas $values.maxReplicas }}
+{{- /* int: --set gives int64 where values files give float64, and gt refuses to mix them. */}}
+{{- if gt (int $values.minReplicas) (int $values.maxReplicas) }}
 {{- fail (printf "%s.autoscaling: minReplicas (%v) is above maxReplicas (%v)" $component $values.minReplicas $values.maxReplicas) }}
 {{- end }}
 {{- $name := printf "%s-%s" (include "cio-gateway.fullname" $root) $component }}

@@ -4,7 +4,7 @@
  * golang-github-masterminds-sprig-dev, cached in helm/renderer/.build). CIO_CHART_RENDERER=fallback
  * forces the fallback even where helm exists.
  */
-import { mkdirSync, readFileSync, readdirSync, statSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
@@ -58,8 +58,12 @@ export function buildRenderer (): string {
     GOFLAGS: '',
     GOTOOLCHAIN: 'local'
   }
-  const built = run(go, ['build', '-o', RENDERER_BIN, '.'], { cwd: RENDERER_DIR, env, timeoutMs: 300_000 })
+  // Test files run in parallel and may all build at once: each writes its own file, then renames
+  // it into place (atomic), so nobody runs a half-written binary.
+  const output = `${RENDERER_BIN}.${process.pid}`
+  const built = run(go, ['build', '-o', output, '.'], { cwd: RENDERER_DIR, env, timeoutMs: 300_000 })
   if (built.status !== 0) throw new Error(`building helm/renderer failed:\n${built.stderr}`)
+  renameSync(output, RENDERER_BIN)
   return RENDERER_BIN
 }
 
