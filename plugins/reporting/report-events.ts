@@ -59,13 +59,15 @@ export function campaignReportEvents (campaign: CampaignSummary, series: Series,
 
 /**
  * Newsletter series are oldest first and end with the current (Eastern) day: the value `back` places
- * from the end belongs to `today - back`. `today` is the Eastern day of the poll.
+ * from the end belongs to `today - back`. `today` is the Eastern day of the poll. As for campaigns,
+ * the lookback counts today, so it covers `lookbackDays - 1` complete days (at least one).
  */
 export function newsletterReportEvents (newsletter: NewsletterSummary, series: Series, today: string, lookbackDays: number): ReportEvent[] {
   const events: ReportEvent[] = []
+  const completeDays = Math.max(1, lookbackDays - 1)
   for (const [metric, values] of series) {
     if (!isMetricName(metric)) continue
-    for (let back = 1; back <= Math.min(lookbackDays, values.length - 1); back++) {
+    for (let back = 1; back <= Math.min(completeDays, values.length - 1); back++) {
       const count = values[values.length - 1 - back] ?? 0
       if (count === 0) continue
       const day = addDays(today, -back)
