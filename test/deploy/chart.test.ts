@@ -95,6 +95,7 @@ for (const c of cases) {
       t.same(gateway.livenessProbe.httpGet, { path: '/healthz', port: 'http' })
       t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http' })
       t.equal(gateway.env.find((e) => e.name === 'PORT')?.value, '8080')
+      t.equal((s.template.spec as unknown as { enableServiceLinks: boolean }).enableServiceLinks, false, 'no service-link variables in the environment')
       t.equal(s.template.spec.securityContext.runAsNonRoot, true)
       t.not(s.template.spec.securityContext.runAsUser, 0)
       t.equal(gateway.securityContext.readOnlyRootFilesystem, true)

@@ -37,6 +37,8 @@ spec:
     spec:
       serviceAccountName: {{ include "cio-gateway.serviceAccountName" $root }}
       automountServiceAccountToken: {{ $root.Values.serviceAccount.automountServiceAccountToken }}
+      {{- /* No <SERVICE>_PORT variables: the gateway reads PORT and CIO_GATEWAY_* from its environment. */}}
+      enableServiceLinks: false
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
