@@ -12,6 +12,7 @@ export function createQueueBackend (config: GatewayConfig, metrics: GatewayMetri
     url: config.queue.redisUrl,
     prefix: config.queue.prefix,
     dedupeWindowMs: config.dedupe.windowMs,
+    lockDurationMs: config.queue.lockDurationMs,
     queues: [...config.sinks.keys()],
     logger,
     onCounts: (queue, counts) => {

@@ -28,6 +28,8 @@ export interface RedisBackendOptions {
   readonly url: string
   readonly prefix: string
   readonly dedupeWindowMs: number
+  /** Worker lock: a crashed worker's jobs are taken over after about this long. */
+  readonly lockDurationMs?: number
   readonly queues: readonly string[]
   readonly logger: Logger
   /** Called with per-queue counts at every refresh (for the queue_jobs gauge). */
@@ -157,8 +159,10 @@ export class RedisBackend implements QueueBackend {
       connection: { url: this.options.url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) } as never,
       prefix: this.options.prefix,
       concurrency: settings.concurrency,
-      // A crash mid-batch leaves jobs stalled; they are retried rather than failed (at-least-once).
+      // A crash mid-batch leaves jobs stalled; they are taken over rather than failed (at-least-once).
       maxStalledCount: 10,
+      lockDuration: this.options.lockDurationMs ?? 30_000,
+      stalledInterval: this.options.lockDurationMs ?? 30_000,
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryDelayMs(attemptsMade, settings.retry, error)
       }

@@ -127,7 +127,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
     queue: {
       redisUrl: raw.queue?.redis_url ?? '',
       prefix: raw.queue?.prefix ?? 'cio',
-      highWaterMark: raw.queue?.high_water_mark ?? 100_000
+      highWaterMark: raw.queue?.high_water_mark ?? 100_000,
+      lockDurationMs: parseDuration(raw.queue?.lock_duration ?? '30s')
     },
     dedupe: { windowMs },
     sources,

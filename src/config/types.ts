@@ -47,7 +47,7 @@ export interface GatewayConfig {
   readonly file: string
   readonly server: { readonly host: string; readonly port: number; readonly bodyLimit: number; readonly shutdownGraceMs: number }
   readonly admin: { readonly token: string }
-  readonly queue: { readonly redisUrl: string; readonly prefix: string; readonly highWaterMark: number }
+  readonly queue: { readonly redisUrl: string; readonly prefix: string; readonly highWaterMark: number; readonly lockDurationMs: number }
   readonly dedupe: { readonly windowMs: number }
   readonly sources: ReadonlyMap<string, SourceConfig>
   readonly sinks: ReadonlyMap<string, SinkConfig>

@@ -1,0 +1,19 @@
+/**
+ * kill -9 of ingest and worker processes under load never loses an acked event (SPEC §5).
+ * CI runs it for CHAOS_SECONDS (default 40); `npm run test:chaos` runs it for 5 minutes.
+ */
+import t from 'tap'
+import { runChaos } from './chaos-runner.js'
+
+t.test('kill -9 under load: every acked event reaches both sinks', async (t) => {
+  const seconds = Number(process.env.CHAOS_SECONDS ?? 40)
+  const report = await runChaos({ seconds, rate: 150, killEvery: [1000, 4000], log: (line) => t.comment(line) })
+  t.comment(`chaos report: ${JSON.stringify(report)}`)
+  t.ok(report.kills.ingest + report.kills.worker >= Math.floor(seconds / 8), `killed ${report.kills.ingest} ingest and ${report.kills.worker} worker processes`)
+  t.ok(report.acked > seconds * 50, `${report.acked} events acked`)
+  t.equal(report.lost.file, 0, 'no acked event missing from the file sink')
+  t.equal(report.lost.webhook, 0, 'no acked event missing from the webhook receiver')
+  t.equal(report.tornLines, 0, 'no torn NDJSON line')
+  t.equal(report.answers['200 accepted'] !== undefined && Object.keys(report.answers).every((answer) => ['200 accepted', '200 duplicate', '503', 'connection error'].includes(answer)), true,
+    `only 200, 503 or a refused connection: ${JSON.stringify(report.answers)}`)
+})
