@@ -15,12 +15,17 @@ export async function freePort (): Promise<number> {
   })
 }
 
+export interface PrivateRedisOptions {
+  /** Keep an append-only file with `appendfsync always` in this directory, so a killed server loses nothing. */
+  aofDir?: string
+}
+
 export class PrivateRedis {
   private child: ChildProcess | undefined
-  constructor (readonly port: number) {}
+  constructor (readonly port: number, private readonly options: PrivateRedisOptions = {}) {}
 
-  static async start (): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort())
+  static async start (options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options)
     await redis.start()
     return redis
   }
@@ -30,7 +35,10 @@ export class PrivateRedis {
   }
 
   async start (): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const persistence = this.options.aofDir === undefined
+      ? ['--appendonly', 'no']
+      : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.options.aofDir]
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' })
     this.child.once('error', () => { /* reported by the ping loop below */ })
     const deadline = Date.now() + 5000
     for (;;) {
@@ -46,6 +54,16 @@ export class PrivateRedis {
       } finally {
         client.disconnect()
       }
+    }
+  }
+
+  /** Runs one command on this server (CLIENT PAUSE, INFO …). */
+  async command (...args: string[]): Promise<unknown> {
+    const client = new Redis(this.url, { maxRetriesPerRequest: 0 })
+    try {
+      return await client.call(args[0] as string, ...args.slice(1))
+    } finally {
+      client.disconnect()
     }
   }
 
