@@ -18,7 +18,8 @@ export interface PacerOptions {
 
 export class RequestPacer {
   readonly spacingMs: number
-  private nextSlot = 0
+  private lastStart = -Infinity
+  private turns: Promise<void> = Promise.resolve()
   private readonly now: () => number
 
   constructor (options: PacerOptions) {
@@ -26,12 +27,19 @@ export class RequestPacer {
     this.now = options.now ?? Date.now
   }
 
-  /** Resolves when the caller may start its request; concurrent callers are served in order. */
+  /**
+   * Resolves when the caller may start its request; concurrent callers are served in order. The
+   * spacing is measured from when the previous caller actually went, so a busy event loop that
+   * wakes a caller late delays the next ones instead of letting them bunch up behind it.
+   */
   async acquire (signal?: AbortSignal): Promise<void> {
-    const now = this.now()
-    const slot = Math.max(now, this.nextSlot)
-    this.nextSlot = slot + this.spacingMs
-    if (slot > now) await sleep(slot - now, undefined, { signal })
+    const turn = this.turns.then(async () => {
+      const wait = this.lastStart + this.spacingMs - this.now()
+      if (wait > 0) await sleep(wait, undefined, { signal })
+      this.lastStart = this.now()
+    })
+    this.turns = turn.catch(() => undefined)
+    await turn
   }
 }
 

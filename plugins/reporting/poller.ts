@@ -102,8 +102,9 @@ export class ReportingPoller {
     if (emitted.failed > 0) failures.push(`${emitted.failed} report events`)
 
     const snapshot = await this.snapshot(started, campaignSeries, failedCampaigns, today, yesterday, failures.length === 0)
-    await this.options.state.saveSnapshot(snapshot)
+    // This process's gauges first: they need no Redis, and other replicas follow the saved snapshot.
     this.options.gauges.apply(snapshot)
+    await this.options.state.saveSnapshot(snapshot)
 
     const summary = { campaigns: campaignSeries.size, newsletters: newsletterSeries.size, events: emitted.routed, failures: failures.length }
     logger.info({ ...summary, skipped_events: emitted.skipped, duration_ms: this.now() - started }, 'reporting poll finished')

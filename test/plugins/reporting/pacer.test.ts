@@ -21,6 +21,22 @@ t.test('the pacer lets at most 10 requests start in any one second, even when 25
   t.ok(Date.now() - begin < 24 * 105 + 500, 'and not much later: the pacer does not over-throttle')
 })
 
+t.test('a busy event loop that wakes waiters late does not let them bunch up', async (t) => {
+  const pacer = new RequestPacer(APP_API_PACE)
+  const started: number[] = []
+  await Promise.all(Array.from({ length: 5 }, async (_v, index) => {
+    await pacer.acquire()
+    started.push(Date.now())
+    if (index === 0) {
+      // Block the loop for three spacings: the timers of the next waiters all expire meanwhile.
+      const until = Date.now() + 350
+      while (Date.now() < until) { /* busy */ }
+    }
+  }))
+  const gaps = started.slice(1).map((at, index) => at - (started[index] as number))
+  t.ok(gaps.every((gap) => gap >= pacer.spacingMs - 1), `starts stay a spacing apart: ${gaps.join(', ')} ms`)
+})
+
 t.test('an aborted wait rejects at once', async (t) => {
   const pacer = new RequestPacer({ limit: 1, perMs: 10_000 })
   await pacer.acquire()
