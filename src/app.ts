@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config/types.js'
 import { ERROR_CODES } from './errors.js'
 import { Ingestor } from './ingest.js'
 import { RoutingTable } from './routing.js'
+import { adminRoutes } from './routes/admin.js'
 import { healthRoutes } from './routes/health.js'
 import { RETRY_AFTER_SECONDS, webhookRoutes } from './routes/webhooks.js'
 import { DeadLetterNow } from './sinks/job.js'
@@ -92,6 +93,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   // After the queue plugin, so its onClose (stop the poller) runs before the queue's. Counts webhooks in every role; polls where workers run.
   if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest' })
   await app.register(healthRoutes, { backend, role })
+  await app.register(adminRoutes, { backend, current: () => config })
   if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor })
   return app
 }

@@ -19,7 +19,10 @@ export const ERROR_CODES = {
   storeUnavailable: 'store_unavailable',
   unauthorized: 'unauthorized',
   notFound: 'not_found',
-  shuttingDown: 'shutting_down'
+  shuttingDown: 'shutting_down',
+  unknownSink: 'unknown_sink',
+  invalidRequest: 'invalid_request',
+  queueUnavailable: 'queue_unavailable'
 } as const
 
 /** Base of errors a sink throws to tell the worker how to go on. */

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis'
 import type { Logger } from '../../src/logger.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
 import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
+import { replayDeadLetters } from './redis-replay.js'
 import {
   QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
   type QueueBackend, type QueueCounts, type WorkerSettings
@@ -141,10 +142,7 @@ export class RedisBackend implements QueueBackend {
   }
 
   async retryDeadLetters (queue: string): Promise<number> {
-    const target = this.queueFor(queue)
-    const failed = await target.getFailedCount()
-    if (failed > 0) await target.retryJobs({ state: 'failed', count: 1000 })
-    return failed
+    return await replayDeadLetters(this.queueFor(queue))
   }
 
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {
