@@ -33,6 +33,9 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
       if (!sources.has(request.params.source)) {
         return reply.code(404).send({ error: ERROR_CODES.unknownSource, message: `source '${request.params.source}' is not configured` })
       }
+      // The signature covers the bytes, not the media type: a malformed Content-Type must not turn
+      // a correctly signed event into an error, so every body is read as raw bytes.
+      request.headers['content-type'] = 'application/octet-stream'
     }
   }, async (request, reply) => {
     const source = sources.get(request.params.source) as SourceConfig

@@ -147,3 +147,12 @@ t.test('any content type is accepted on the webhook path', async (t) => {
     t.same([response.statusCode, response.json()], [200, { status: 'accepted' }], type)
   }
 })
+
+t.test('a malformed Content-Type does not stop a signed event', async (t) => {
+  const { app } = await build(t)
+  for (const type of [';;;', 'application/json; charset', '/']) {
+    const body = JSON.stringify(sampleEvent())
+    const response = await post(app, body, { ...signedHeaders(body), 'content-type': type })
+    t.same([response.statusCode, response.json()], [200, { status: 'accepted' }], type)
+  }
+})
