@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { loadConfigFile } from './config/load.js'
 import { buildApp, type Role } from './app.js'
 import { banner } from './banner.js'
+import { SHUTDOWN_SIGNALS, onShutdownSignal, type Signal } from './signals.js'
 
 export interface ServeOptions {
   configFile: string
@@ -16,11 +17,20 @@ export interface ServeOptions {
 export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const config = await loadConfigFile(options.configFile)
   const app = await buildApp({ config, role: options.role })
-  closeWithGrace({ delay: config.server.shutdownGraceMs }, async ({ signal, err }) => {
+  // Signals reach close-with-grace through onShutdownSignal (see signals.ts: Deno 2 needs it).
+  let signal: Signal | undefined
+  const grace = closeWithGrace({ delay: config.server.shutdownGraceMs, skip: [...SHUTDOWN_SIGNALS] }, async ({ err }) => {
     if (err !== undefined) app.log.error({ error: err.message }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down: finishing requests, flushing batches')
     await app.close()
     app.log.info('shutdown complete')
+  })
+  onShutdownSignal((received) => {
+    signal = received
+    void grace.close()
+  }, (again) => {
+    app.log.error({ signal: again }, 'second signal: exiting now')
+    process.exit(1)
   })
   await app.listen({ host: config.server.host, port: config.server.port })
   const address = app.server.address()

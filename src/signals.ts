@@ -1,0 +1,45 @@
+/**
+ * The shutdown signals, listened to the same way on Node.js and on Deno 2.
+ *
+ * close-with-grace binds its signals itself, which fails on Deno in two ways:
+ * - Deno refuses a listener for SIGILL, SIGFPE and SIGSEGV (`Binding to signal 'SIGILL' is not
+ *   allowed`), and close-with-grace binds them all at once, so the gateway would not start;
+ * - on the first signal close-with-grace swaps its listener for a "second signal: exit(1)" one, and
+ *   Deno's signal dispatch walks a live Set of listeners, so that new listener gets the *same*
+ *   signal and the process exits 1 at once, without finishing requests or flushing batches.
+ *
+ * So close-with-grace gets every signal in its `skip` list (it still handles uncaught errors and
+ * the grace timer) and one listener per signal, installed once and never swapped, starts the close.
+ * Signals the runtime refuses are found by trying, not by asking which runtime this is: Node
+ * accepts all of them and keeps the same set as before.
+ */
+import type closeWithGrace from 'close-with-grace'
+
+export type Signal = closeWithGrace.Signals
+
+/** close-with-grace's own list (node_modules/close-with-grace/events/signal.events.js). */
+export const SHUTDOWN_SIGNALS: readonly Signal[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'SIGTERM']
+
+/**
+ * Calls `first` on the first shutdown signal and `again` on every later one. Returns the signals
+ * the runtime refused a listener for.
+ */
+export function onShutdownSignal (first: (signal: Signal) => void, again: (signal: Signal) => void): Signal[] {
+  let received = false
+  const refused: Signal[] = []
+  for (const signal of SHUTDOWN_SIGNALS) {
+    try {
+      process.on(signal, () => {
+        if (received) {
+          again(signal)
+          return
+        }
+        received = true
+        first(signal)
+      })
+    } catch {
+      refused.push(signal)
+    }
+  }
+  return refused
+}
