@@ -137,7 +137,9 @@ routes:
       const [low, high] = options.killEvery
       await new Promise((resolve) => setTimeout(resolve, low + Math.random() * (high - low)))
       if (Date.now() >= deadline) break
-      const role = Math.random() < 0.5 ? 'ingest' : 'worker'
+      // The first two kills hit one of each role, so every run exercises both; then chance decides.
+      const round = kills.ingest + kills.worker
+      const role = round === 0 ? 'ingest' : round === 1 ? 'worker' : Math.random() < 0.5 ? 'ingest' : 'worker'
       processes[role].signal('SIGKILL')
       await processes[role].exited
       kills[role]++
