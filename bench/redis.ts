@@ -1,0 +1,91 @@
+/**
+ * The Redis the benchmark uses: REDIS_URL, else 127.0.0.1:6379, else a private redis-server started
+ * for the run (as `npm test` does). Every run writes under its own key prefix and deletes it after.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+
+export interface BenchRedis {
+  readonly url: string
+  readonly version: string
+  readonly privateServer: boolean
+  stop (): void
+}
+
+async function answers (url: string): Promise<string | undefined> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true, connectTimeout: 1000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    const info = await client.info('server')
+    return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown'
+  } catch {
+    return undefined
+  } finally {
+    client.disconnect()
+  }
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+export async function findRedis (): Promise<BenchRedis> {
+  const wanted = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
+  const version = await answers(wanted)
+  if (version !== undefined) return { url: wanted, version, privateServer: false, stop: () => {} }
+  if (spawnSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(`no Redis answers at ${wanted} and redis-server is not installed: set REDIS_URL or install the package "redis-server"`)
+  }
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'cio-bench-redis-'))
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+  const url = `redis://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const started = await answers(url)
+    if (started !== undefined) {
+      return { url, version: started, privateServer: true, stop: () => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) } }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`redis-server did not start on port ${port}`)
+}
+
+/** Deletes every key under `prefix:`; answers how many. */
+export async function deleteKeys (url: string, prefix: string): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    let deleted = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000)
+      cursor = next
+      if (keys.length > 0) deleted += await client.unlink(...keys)
+    } while (cursor !== '0')
+    return deleted
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Jobs waiting in a BullMQ queue (what an ingest-only gateway leaves behind). */
+export async function waitingJobs (url: string, prefix: string, queue: string): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    return await client.llen(`${prefix}:${queue}:wait`)
+  } finally {
+    client.disconnect()
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * `npm run bench`: the gateway measured beside a naive baseline in the same run, over loopback.
+ *
+ *   1. ingest: the gateway (role ingest, dedupe, two sinks routed) and the baseline (bare Fastify,
+ *      HMAC check, one BullMQ add per request), each at a fixed concurrency as fast as it answers,
+ *      then each at half its own maximum rate for latency;
+ *   2. end to end: an ingest and a worker process delivering into a local BigQuery stand-in with
+ *      500-row batches: events/s delivered and the receipt-to-delivery lag;
+ *   3. memory: resident set size of every process measured.
+ *
+ * Options: --seconds N (per measured run, default 10), --connections N (default 50),
+ * --e2e-rate N (requests/s offered in scenario 2, default 6000), --only 1|2 (one scenario),
+ * --profile (run the scenario-1 gateway under --cpu-prof and print its top self-time functions),
+ * --json FILE (write every figure).
+ */
+import { randomBytes } from 'node:crypto'
+import { cpus, loadavg, availableParallelism, tmpdir } from 'node:os'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { EventSource } from './events.js'
+import { BenchProcess } from './processes.js'
+import { deleteKeys, findRedis, waitingJobs, type BenchRedis } from './redis.js'
+import { runLoad, type LoadResult } from './load.js'
+import { startBigQueryTarget } from './bigquery-fake.js'
+import { formatTop, topSelfTime } from './profile.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const FIXTURES = new URL('test/fixtures/', new URL('../../', import.meta.url))
+const BIN = join(ROOT, 'bin', 'cio-gateway.js')
+const BASELINE = fileURLToPath(new URL('./baseline.js', import.meta.url))
+const WEBHOOK_PATH = '/webhooks/customerio'
+const WARMUP_SECONDS = 2
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    'e2e-rate': { type: 'string', default: '6000' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    json: { type: 'string' }
+  }
+})
+const SECONDS = Number(flags.seconds)
+const CONNECTIONS = Number(flags.connections)
+const E2E_RATE = Number(flags['e2e-rate'])
+
+const runId = randomBytes(4).toString('hex').toUpperCase()
+const secret = `bench-${randomBytes(16).toString('hex')}`
+const work = mkdtempSync(join(tmpdir(), 'cio-bench-'))
+const figures: Record<string, unknown> = {}
+const log = (line: string): void => { process.stderr.write(`# ${line}\n`) }
+
+function gatewayYaml (redis: BenchRedis, prefix: string, sinks: string, routeSinks: string): string {
+  return `
+server: { body_limit: 1mb }
+queue: { redis_url: "${redis.url}", prefix: "${prefix}", high_water_mark: 100000000 }
+dedupe: { window: 24h }
+sources:
+  customerio: { type: customerio, secrets: ["${secret}"] }
+sinks:
+${sinks}
+routes:
+  - { name: everything, match: {}, sinks: [${routeSinks}] }
+`
+}
+
+async function startGateway (name: string, role: 'ingest' | 'worker', yaml: string, nodeArgs: string[] = []): Promise<BenchProcess> {
+  const config = join(work, `${name}.yaml`)
+  writeFileSync(config, yaml)
+  return await BenchProcess.start(name, {
+    nodeArgs,
+    script: BIN,
+    args: ['serve', '--role', role, '--config', config],
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+    readyPath: '/readyz',
+    cwd: ROOT
+  })
+}
+
+/** Events the gateway accepted, from its own counters: autocannon does not count answers still in flight when a run ends. */
+async function acceptedEvents (target: BenchProcess): Promise<number> {
+  const text = await (await fetch(`${target.url}/metrics`)).text()
+  const sum = (name: string): number => text.split('\n').filter((line) => line.startsWith(`${name}{`))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+  return sum('cio_gateway_events_received_total') - sum('cio_gateway_events_duplicate_total') - sum('cio_gateway_events_unrouted_total')
+}
+
+function latencyLine (result: LoadResult): string {
+  const { p50, p99, p999, max } = result.latencyMs
+  return `p50 ${p50} ms, p99 ${p99} ms, p99.9 ${p999} ms, max ${max} ms`
+}
+
+function summary (label: string, result: LoadResult): string {
+  return `${label.padEnd(28)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  ${latencyLine(result)}  errors ${result.errors}`
+}
+
+/** The median of the RSS samples taken during the second half of a run: its steady state. */
+function steadyRss (process: BenchProcess, result: LoadResult): number {
+  const middle = (result.startedAt + result.finishedAt) / 2
+  const values = process.samples.filter((sample) => sample.at >= middle && sample.at <= result.finishedAt).map((sample) => sample.rssMb).sort((a, b) => a - b)
+  return values[Math.floor(values.length / 2)] ?? NaN
+}
+
+async function ingestScenario (redis: BenchRedis): Promise<void> {
+  log('scenario 1: ingest — gateway (dedupe, two sinks) vs baseline (HMAC + one BullMQ add)')
+  const gatewayPrefix = `cio-bench-${runId}-gw`
+  const baselinePrefix = `cio-bench-${runId}-base`
+  const sinks = `  warehouse: { type: bigquery, project_id: bench, dataset: bench, api_endpoint: "http://127.0.0.1:9" }
+  archive: { type: file, path: "${join(work, 'archive')}" }`
+  const profileDir = join(work, 'profile')
+  const gateway = await startGateway('gateway-ingest', 'ingest', gatewayYaml(redis, gatewayPrefix, sinks, 'warehouse, archive'),
+    flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])
+  const baseline = await BenchProcess.start('baseline', {
+    script: BASELINE,
+    env: { PATH: process.env.PATH, REDIS_URL: redis.url, BENCH_PREFIX: baselinePrefix, BENCH_SECRET: secret, NODE_ENV: 'production' },
+    readyPath: '/healthz',
+    cwd: ROOT
+  })
+  const targets = [{ name: 'baseline', process: baseline, prefix: baselinePrefix }, { name: 'gateway', process: gateway, prefix: gatewayPrefix }]
+  const events = new EventSource(FIXTURES, secret, runId)
+  const max: Record<string, LoadResult> = {}
+  const half: Record<string, LoadResult> = {}
+  try {
+    for (const target of targets) {
+      target.process.startSampling()
+      await runLoad({ url: target.process.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: WARMUP_SECONDS })
+    }
+    let acceptedBefore = 0
+    for (const target of targets) {
+      await deleteKeys(redis.url, target.prefix)
+      if (target.process === gateway) acceptedBefore = await acceptedEvents(gateway)
+      max[target.name] = await runLoad({ url: target.process.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS })
+      log(summary(`${target.name} max`, max[target.name] as LoadResult))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const accepted = (await acceptedEvents(gateway)) - acceptedBefore
+    const stored = (await waitingJobs(redis.url, gatewayPrefix, 'warehouse')) + (await waitingJobs(redis.url, gatewayPrefix, 'archive'))
+    for (const target of targets) {
+      await deleteKeys(redis.url, target.prefix)
+      const rate = Math.max(1, Math.round((max[target.name] as LoadResult).requestsPerSecond / 2))
+      half[target.name] = await runLoad({ url: target.process.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS, rate })
+      log(summary(`${target.name} at ${rate} req/s`, half[target.name] as LoadResult))
+    }
+    const gatewayMax = max.gateway as LoadResult
+    const baselineMax = max.baseline as LoadResult
+    figures.ingest = {
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      max,
+      half,
+      ratio: gatewayMax.requestsPerSecond / baselineMax.requestsPerSecond,
+      gatewayAccepted: accepted,
+      gatewayJobsStored: stored
+    }
+    figures.memoryIngest = {
+      gatewaySteadyRssMb: steadyRss(gateway, gatewayMax),
+      gatewayPeakRssMb: gateway.memory().peakMb,
+      baselineSteadyRssMb: steadyRss(baseline, baselineMax),
+      baselinePeakRssMb: baseline.memory().peakMb
+    }
+    if (stored !== 2 * accepted || accepted < gatewayMax.ok) log(`WARNING: the gateway stored ${stored} jobs for ${accepted} accepted events (${gatewayMax.ok} answers counted), expected two per event`)
+  } finally {
+    await Promise.all(targets.map(async (target) => await target.process.stop()))
+    await Promise.all(targets.map(async (target) => await deleteKeys(redis.url, target.prefix)))
+  }
+  if (flags.profile) {
+    const files = readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'))
+    for (const file of files) {
+      const top = topSelfTime(join(profileDir, file), 25)
+      figures.profile = top
+      log(`profile of the gateway ingest process (${file}), top self time:\n${formatTop(top)}`)
+    }
+  }
+}
+
+async function endToEndScenario (redis: BenchRedis): Promise<void> {
+  log(`scenario 2: end to end — ingest + worker into a BigQuery stand-in, 500-row batches, ${E2E_RATE} req/s offered`)
+  const prefix = `cio-bench-${runId}-e2e`
+  const bigquery = await startBigQueryTarget()
+  const sinks = `  warehouse:
+    type: bigquery
+    project_id: ${bigquery.project}
+    dataset: ${bigquery.dataset}
+    create_table: true
+    key_file: "${bigquery.keyFile}"
+    api_endpoint: "${bigquery.url}"
+    batch: { max_events: 500, max_bytes: 9mb, max_wait: 1s }
+    concurrency: 4`
+  const yaml = gatewayYaml(redis, prefix, sinks, 'warehouse')
+  let worker: BenchProcess | undefined
+  let ingest: BenchProcess | undefined
+  try {
+    worker = await startGateway('e2e-worker', 'worker', yaml)
+    ingest = await startGateway('e2e-ingest', 'ingest', yaml)
+    worker.startSampling()
+    ingest.startSampling()
+    const events = new EventSource(FIXTURES, secret, `${runId}E`)
+    const load = await runLoad({ url: ingest.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS, rate: E2E_RATE })
+    log(summary('e2e ingest', load))
+    const accepted = await acceptedEvents(ingest)
+    const backlogAtEnd = accepted - bigquery.distinct.size
+    const drainDeadline = Date.now() + 30_000
+    while (bigquery.distinct.size < accepted && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    const drainedAt = Date.now()
+    // The steady window skips the first seconds, while batches start to form.
+    const from = load.startedAt + 2000
+    const to = load.finishedAt
+    const inWindow = bigquery.arrivals.filter((arrival) => arrival.at >= from && arrival.at <= to).reduce((sum, arrival) => sum + arrival.rows, 0)
+    const first = bigquery.arrivals[0]?.at ?? NaN
+    const last = bigquery.arrivals.at(-1)?.at ?? NaN
+    const lags = [...bigquery.lagsMs].sort((a, b) => a - b)
+    const percentile = (p: number): number => lags[Math.min(lags.length - 1, Math.floor(lags.length * p))] ?? NaN
+    const result = {
+      offeredRate: E2E_RATE,
+      ingest: load,
+      accepted,
+      delivered: bigquery.distinct.size,
+      rowsSent: bigquery.rows,
+      steadyEventsPerSecond: inWindow / ((to - from) / 1000),
+      overallEventsPerSecond: bigquery.rows / ((last - first) / 1000),
+      backlogAtLoadEnd: backlogAtEnd,
+      drainMs: drainedAt - load.finishedAt,
+      lagMs: { p50: percentile(0.5), p99: percentile(0.99), max: lags.at(-1) ?? NaN },
+      insertRequests: bigquery.arrivals.length,
+      meanRowsPerInsert: bigquery.rows / bigquery.arrivals.length
+    }
+    figures.endToEnd = result
+    if (result.delivered < accepted) log(`WARNING: ${accepted - result.delivered} accepted events were not delivered within 30 s; worker output:\n${worker.logs().slice(-3000)}`)
+    figures.memoryEndToEnd = {
+      ingestSteadyRssMb: steadyRss(ingest, load),
+      ingestPeakRssMb: ingest.memory().peakMb,
+      workerSteadyRssMb: steadyRss(worker, load),
+      workerPeakRssMb: worker.memory().peakMb
+    }
+    log(`e2e delivered ${result.delivered} of ${accepted} accepted: ${result.steadyEventsPerSecond.toFixed(0)} ev/s steady, ` +
+      `lag p50 ${result.lagMs.p50} ms p99 ${result.lagMs.p99} ms, ${result.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
+  } finally {
+    await Promise.all([ingest?.stop(), worker?.stop()])
+    await bigquery.close()
+    await deleteKeys(redis.url, prefix)
+  }
+}
+
+function machine (redis: BenchRedis): Record<string, unknown> {
+  return {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    redis: redis.version,
+    redisPrivate: redis.privateServer,
+    loadAverageAtStart: loadavg()[0]
+  }
+}
+
+function report (): string {
+  const lines: string[] = []
+  const host = figures.machine as Record<string, unknown>
+  lines.push(`cio-gateway benchmark — ${String(host.cpus)} CPUs (${String(host.cpuModel)}), Node ${String(host.node)}, Redis ${String(host.redis)}, load average at start ${Number(host.loadAverageAtStart).toFixed(2)}`)
+  const ingest = figures.ingest as { max: Record<string, LoadResult>, half: Record<string, LoadResult>, ratio: number, connections: number, seconds: number } | undefined
+  if (ingest !== undefined) {
+    lines.push('', `Scenario 1, ingest (${ingest.connections} connections, ${ingest.seconds} s per run)`)
+    lines.push('| target | req/s at max | p50 | p99 | p99.9 | errors | at half max: req/s | p50 | p99 | p99.9 |', '|---|---|---|---|---|---|---|---|---|---|')
+    for (const name of ['baseline', 'gateway']) {
+      const m = ingest.max[name] as LoadResult
+      const h = ingest.half[name] as LoadResult
+      lines.push(`| ${name} | ${m.requestsPerSecond.toFixed(0)} | ${m.latencyMs.p50} ms | ${m.latencyMs.p99} ms | ${m.latencyMs.p999} ms | ${m.errors} | ` +
+        `${h.requestsPerSecond.toFixed(0)} | ${h.latencyMs.p50} ms | ${h.latencyMs.p99} ms | ${h.latencyMs.p999} ms |`)
+    }
+    lines.push(`gateway / baseline: ${ingest.ratio.toFixed(2)}×`)
+  }
+  const e2e = figures.endToEnd as { offeredRate: number, ingest: LoadResult, accepted: number, delivered: number, steadyEventsPerSecond: number, lagMs: { p50: number, p99: number }, backlogAtLoadEnd: number, drainMs: number, meanRowsPerInsert: number } | undefined
+  if (e2e !== undefined) {
+    lines.push('', `Scenario 2, end to end into the BigQuery stand-in (${e2e.offeredRate} req/s offered)`)
+    lines.push(`ingest ${e2e.ingest.requestsPerSecond.toFixed(0)} req/s (errors ${e2e.ingest.errors}); delivered ${e2e.delivered} of ${e2e.accepted}; ` +
+      `${e2e.steadyEventsPerSecond.toFixed(0)} events/s steady; lag p50 ${e2e.lagMs.p50} ms, p99 ${e2e.lagMs.p99} ms; ` +
+      `backlog at load end ${e2e.backlogAtLoadEnd}, drained ${e2e.drainMs} ms later; ${e2e.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
+  }
+  const memory = { ...(figures.memoryIngest as Record<string, number> | undefined), ...(figures.memoryEndToEnd as Record<string, number> | undefined) }
+  if (Object.keys(memory).length > 0) {
+    lines.push('', 'Scenario 3, resident set size (MB): steady = median of the second half of the max-rate run; peak = VmHWM')
+    for (const [key, value] of Object.entries(memory)) lines.push(`${key}: ${value.toFixed(0)}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+const redis = await findRedis()
+figures.machine = machine(redis)
+try {
+  if (flags.only === undefined || flags.only === '1') await ingestScenario(redis)
+  if (flags.only === undefined || flags.only === '2') await endToEndScenario(redis)
+  process.stdout.write(report())
+  if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify(figures, null, 2))
+} finally {
+  redis.stop()
+  rmSync(work, { recursive: true, force: true })
+}
