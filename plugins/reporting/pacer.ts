@@ -1,11 +1,13 @@
 /**
  * Keeps App API requests under Customer.io's limit of 10 per second (shared by everything that uses
- * the workspace's key).
+ * the account's keys).
  *
  * Why even spacing and not a token bucket: a bucket of 10 refilled at 10/s lets 10 requests out at
  * once and 10 more during the next second, so some one-second window sees up to 20. Spacing request
- * starts by `(perMs + marginMs) / limit` means any window of `perMs` holds at most `limit` starts,
- * and the margin absorbs network jitter that could bunch two requests at the server.
+ * starts by `(perMs + marginMs) / limit` means any window of `perMs` holds at most `limit` starts.
+ * The margin is headroom: a request delayed on its way (network, a busy event loop on either side)
+ * by less than the margin still cannot make the server count 11 in one second, and other clients of
+ * the account keep some of the budget.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -43,5 +45,5 @@ export class RequestPacer {
   }
 }
 
-/** Customer.io's published limit for the App API endpoints the poller uses. */
-export const APP_API_PACE: PacerOptions = { limit: 10, perMs: 1000, marginMs: 50 }
+/** Customer.io's published limit for these endpoints (10/s) with 200 ms of headroom: one request every 120 ms. */
+export const APP_API_PACE: PacerOptions = { limit: 10, perMs: 1000, marginMs: 200 }

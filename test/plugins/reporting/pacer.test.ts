@@ -17,8 +17,9 @@ t.test('the pacer lets at most 10 requests start in any one second, even when 25
     most = Math.max(most, last - first + 1)
   }
   t.ok(most <= 10, `most starts in one second: ${most}`)
-  t.ok(Date.now() - begin >= 24 * 100, 'the 25th starts no sooner than 24 spacings after the first')
-  t.ok(Date.now() - begin < 24 * 105 + 500, 'and not much later: the pacer does not over-throttle')
+  t.equal(pacer.spacingMs, 120, 'one request every 120 ms: 10 per 1.2 s')
+  t.ok(Date.now() - begin >= 24 * 120 - 15, 'the 25th starts no sooner than 24 spacings after the first')
+  t.ok(Date.now() - begin < 24 * 120 + 500, 'and not much later: the pacer does not over-throttle')
 })
 
 t.test('a busy event loop that wakes waiters late does not let them bunch up', async (t) => {
