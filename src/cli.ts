@@ -8,6 +8,8 @@ import { ROLES, type Role } from './app.js'
 const USAGE = `Usage:
   cio-gateway [serve] [--config routes.yaml] [--role all|ingest|worker]
   cio-gateway check-config [--config routes.yaml]
+  cio-gateway replay --sink NAME [--config routes.yaml]
+      re-queue a sink's dead-lettered events (or _quarantine's) in Redis; prints how many
 
 The config file is --config, else $CIO_GATEWAY_CONFIG, else ./routes.yaml.
 The role is --role, else $CIO_GATEWAY_ROLE, else all.`
@@ -20,6 +22,7 @@ export async function main (argv: readonly string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       role: { type: 'string' },
+      sink: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     },
     strict: false
@@ -52,6 +55,20 @@ export async function main (argv: readonly string[]): Promise<number> {
       } catch (error) {
         return reportStartupError(error)
       }
+    case 'replay': {
+      const sink = stringOption(values.sink)
+      if (sink === undefined) {
+        process.stderr.write(`replay needs --sink NAME\n${USAGE}\n`)
+        return 2
+      }
+      const { replay } = await import('./commands/replay.js')
+      try {
+        const config = await loadConfigFile(configFile)
+        return await replay(config, sink, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
+      } catch (error) {
+        return reportStartupError(error)
+      }
+    }
     default:
       process.stderr.write(`unknown command '${command}'\n${USAGE}\n`)
       return 2
