@@ -12,10 +12,16 @@
  * the grace timer) and one listener per signal, installed once and never swapped, starts the close.
  * Signals the runtime refuses are found by trying, not by asking which runtime this is: Node
  * accepts all of them and keeps the same set as before.
+ *
+ * A second signal forces the exit, as close-with-grace does, unless it is the same signal within
+ * REPEAT_MS of the first: `deno task` passes a terminal's Ctrl-C on to its child, which has already
+ * had it from the terminal, and one key press must not skip the graceful close.
  */
 import type closeWithGrace from 'close-with-grace'
 
 export type Signal = closeWithGrace.Signals
+
+const REPEAT_MS = 500
 
 /** close-with-grace's own list (node_modules/close-with-grace/events/signal.events.js). */
 export const SHUTDOWN_SIGNALS: readonly Signal[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'SIGTERM']
@@ -25,17 +31,17 @@ export const SHUTDOWN_SIGNALS: readonly Signal[] = ['SIGHUP', 'SIGINT', 'SIGQUIT
  * the runtime refused a listener for.
  */
 export function onShutdownSignal (first: (signal: Signal) => void, again: (signal: Signal) => void): Signal[] {
-  let received = false
+  let received: { signal: Signal, at: number } | undefined
   const refused: Signal[] = []
   for (const signal of SHUTDOWN_SIGNALS) {
     try {
       process.on(signal, () => {
-        if (received) {
+        if (received === undefined) {
+          received = { signal, at: Date.now() }
+          first(signal)
+        } else if (signal !== received.signal || Date.now() - received.at >= REPEAT_MS) {
           again(signal)
-          return
         }
-        received = true
-        first(signal)
       })
     } catch {
       refused.push(signal)
