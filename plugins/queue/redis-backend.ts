@@ -1,5 +1,6 @@
 /**
- * BullMQ on Redis: one queue per sink, and an ingest write that dedupes and enqueues in one MULTI.
+ * BullMQ on Redis: one queue per sink, and an ingest write that dedupes and enqueues in one MULTI
+ * (shared by the requests of one event-loop turn: see merged-enqueue.ts).
  *
  * Why MULTI + BullMQ deduplication: each job is added by BullMQ's own Lua script with
  * `deduplication: { id, ttl: window }`, which sets the dedupe key and adds the job atomically, or
@@ -8,12 +9,13 @@
  * leaves no dedupe mark behind (Customer.io's retry is accepted).
  */
 import { randomUUID } from 'node:crypto'
-import { Job, Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
+import { Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { Logger } from '../../src/logger.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
 import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
 import { replayDeadLetters } from './redis-replay.js'
+import { MergedEnqueue } from './merged-enqueue.js'
 import {
   QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
   type QueueBackend, type QueueCounts, type WorkerSettings
@@ -45,6 +47,7 @@ export class RedisBackend implements QueueBackend {
   private backlogTotal = 0
   private refreshTimer: NodeJS.Timeout | undefined
   private closed = false
+  private readonly writes: MergedEnqueue
 
   constructor (private readonly options: RedisBackendOptions) {
     // Fail fast instead of queueing commands while Redis is away: the caller answers 503 at once.
@@ -57,6 +60,13 @@ export class RedisBackend implements QueueBackend {
     })
     this.producer.on('error', (error) => this.logRedisError(error))
     for (const name of [...options.queues, QUARANTINE_QUEUE]) this.queueFor(name)
+    this.writes = new MergedEnqueue({
+      client: async () => await this.client(),
+      queue: (name) => this.queueFor(name),
+      jobOptions: (sink) => jobOptions(sink.retry.attempts),
+      dedupeTtlMs: options.dedupeWindowMs,
+      timeoutMs: STORE_TIMEOUT_MS
+    })
     this.refreshTimer = setInterval(() => { void this.refreshCounts() }, COUNT_REFRESH_MS)
     this.refreshTimer.unref()
   }
@@ -85,27 +95,7 @@ export class RedisBackend implements QueueBackend {
   }
 
   async enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
-    const client = await this.client()
-    const transaction = client.multi()
-    const dedupeId = `${request.source}:${request.dedupeKey}`
-    const jobIds: string[] = []
-    for (const sink of request.sinks) {
-      const jobId = randomUUID()
-      jobIds.push(jobId)
-      const opts: JobsOptions = {
-        ...jobOptions(sink.retry.attempts),
-        deduplication: { id: dedupeId, ttl: this.options.dedupeWindowMs }
-      }
-      void new Job(this.queueFor(sink.name), 'event', request.payload, opts, jobId).addJob(transaction)
-    }
-    const results = await withTimeout(transaction.exec(), STORE_TIMEOUT_MS, 'redis did not answer in time')
-    if (results === null) throw new Error('redis transaction was discarded')
-    let added = false
-    results.forEach(([error, id], index) => {
-      if (error !== null) throw error
-      if (id === jobIds[index]) added = true
-    })
-    return added ? 'accepted' : 'duplicate'
+    return await this.writes.enqueue(request)
   }
 
   async quarantine (payload: JobPayload, reason: string): Promise<void> {
