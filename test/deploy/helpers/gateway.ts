@@ -116,7 +116,8 @@ export async function startGateway (t: Teardownable): Promise<RunningGateway> {
     rmSync(dir, { recursive: true, force: true })
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
+  // Generous: the CLI loads every sink's SDK, and a loaded 2-core CI machine is slow at that.
+  const deadline = Date.now() + 60_000
   while (true) {
     if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${output}`)
     try {
@@ -125,7 +126,7 @@ export async function startGateway (t: Teardownable): Promise<RunningGateway> {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the gateway did not answer /healthz within 30 s:\n${output}`)
+    if (Date.now() > deadline) throw new Error(`the gateway did not answer /healthz within 60 s:\n${output}`)
     await sleep(100)
   }
   return { url, port, dir, output: () => output }
