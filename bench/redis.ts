@@ -89,3 +89,15 @@ export async function waitingJobs (url: string, prefix: string, queue: string): 
     client.disconnect()
   }
 }
+
+/** CPU seconds the Redis server has used so far (user + system), from INFO. */
+export async function redisCpuSeconds (url: string): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    const info = await client.info('cpu')
+    const field = (name: string): number => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN)
+    return field('used_cpu_user') + field('used_cpu_sys')
+  } finally {
+    client.disconnect()
+  }
+}

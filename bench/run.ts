@@ -11,6 +11,7 @@
  * Options: --seconds N (per measured run, default 10), --connections N (default 50),
  * --e2e-rate N (requests/s offered in scenario 2, default 6000), --only 1|2 (one scenario),
  * --profile (run the scenario-1 gateway under --cpu-prof and print its top self-time functions),
+ * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after),
  * --json FILE (write every figure).
  */
 import { randomBytes } from 'node:crypto'
@@ -21,17 +22,18 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { EventSource } from './events.js'
 import { BenchProcess } from './processes.js'
-import { deleteKeys, findRedis, waitingJobs, type BenchRedis } from './redis.js'
-import { runLoad, type LoadResult } from './load.js'
+import { deleteKeys, findRedis, redisCpuSeconds, waitingJobs, type BenchRedis } from './redis.js'
+import { runAlternating, runLoad, type LoadResult } from './load.js'
 import { startBigQueryTarget } from './bigquery-fake.js'
 import { formatTop, topSelfTime } from './profile.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = new URL('test/fixtures/', new URL('../../', import.meta.url))
-const BIN = join(ROOT, 'bin', 'cio-gateway.js')
 const BASELINE = fileURLToPath(new URL('./baseline.js', import.meta.url))
 const WEBHOOK_PATH = '/webhooks/customerio'
 const WARMUP_SECONDS = 2
+/** The max-rate runs of scenario 1 alternate between the targets in this many rounds. */
+const ROUNDS = 3
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,6 +42,7 @@ const { values: flags } = parseArgs({
     'e2e-rate': { type: 'string', default: '6000' },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    compare: { type: 'string' },
     json: { type: 'string' }
   }
 })
@@ -67,16 +70,16 @@ routes:
 `
 }
 
-async function startGateway (name: string, role: 'ingest' | 'worker', yaml: string, nodeArgs: string[] = []): Promise<BenchProcess> {
+async function startGateway (name: string, role: 'ingest' | 'worker', yaml: string, nodeArgs: string[] = [], root = ROOT): Promise<BenchProcess> {
   const config = join(work, `${name}.yaml`)
   writeFileSync(config, yaml)
   return await BenchProcess.start(name, {
     nodeArgs,
-    script: BIN,
+    script: join(root, 'bin', 'cio-gateway.js'),
     args: ['serve', '--role', role, '--config', config],
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
     readyPath: '/readyz',
-    cwd: ROOT
+    cwd: root
   })
 }
 
@@ -88,19 +91,21 @@ async function acceptedEvents (target: BenchProcess): Promise<number> {
   return sum('cio_gateway_events_received_total') - sum('cio_gateway_events_duplicate_total') - sum('cio_gateway_events_unrouted_total')
 }
 
+const ms = (value: number): string => `${value.toFixed(1)} ms`
+
 function latencyLine (result: LoadResult): string {
   const { p50, p99, p999, max } = result.latencyMs
-  return `p50 ${p50} ms, p99 ${p99} ms, p99.9 ${p999} ms, max ${max} ms`
+  return `p50 ${ms(p50)}, p99 ${ms(p99)}, p99.9 ${ms(p999)}, max ${ms(max)}`
 }
 
 function summary (label: string, result: LoadResult): string {
   return `${label.padEnd(28)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  ${latencyLine(result)}  errors ${result.errors}`
 }
 
-/** The median of the RSS samples taken during the second half of a run: its steady state. */
+/** The median of the RSS samples taken during the last two thirds of a run: its steady state. */
 function steadyRss (process: BenchProcess, result: LoadResult): number {
-  const middle = (result.startedAt + result.finishedAt) / 2
-  const values = process.samples.filter((sample) => sample.at >= middle && sample.at <= result.finishedAt).map((sample) => sample.rssMb).sort((a, b) => a - b)
+  const from = result.startedAt + (result.finishedAt - result.startedAt) / 3
+  const values = process.samples.filter((sample) => sample.at >= from && sample.at <= result.finishedAt).map((sample) => sample.rssMb).sort((a, b) => a - b)
   return values[Math.floor(values.length / 2)] ?? NaN
 }
 
@@ -120,20 +125,34 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
     cwd: ROOT
   })
   const targets = [{ name: 'baseline', process: baseline, prefix: baselinePrefix }, { name: 'gateway', process: gateway, prefix: gatewayPrefix }]
+  if (flags.compare !== undefined) {
+    const comparePrefix = `cio-bench-${runId}-cmp`
+    const other = await startGateway('gateway-compare', 'ingest', gatewayYaml(redis, comparePrefix, sinks, 'warehouse, archive'), [], flags.compare)
+    targets.push({ name: 'compare', process: other, prefix: comparePrefix })
+  }
   const events = new EventSource(FIXTURES, secret, runId)
   const max: Record<string, LoadResult> = {}
+  /** Redis CPU time per accepted request during each max-rate run (the shared server also serves others). */
+  const redisCpuMsPerRequest: Record<string, number> = {}
   const half: Record<string, LoadResult> = {}
   try {
     for (const target of targets) {
       target.process.startSampling()
       await runLoad({ url: target.process.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: WARMUP_SECONDS })
     }
-    let acceptedBefore = 0
+    for (const target of targets) await deleteKeys(redis.url, target.prefix)
+    const acceptedBefore = await acceptedEvents(gateway)
+    const redisCpu: Record<string, number> = {}
+    let cpuBefore = 0
+    Object.assign(max, await runAlternating(targets.map((target) => ({ name: target.name, url: target.process.url })),
+      { path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS }, ROUNDS, {
+        before: async () => { cpuBefore = await redisCpuSeconds(redis.url) },
+        after: async (name) => { redisCpu[name] = (redisCpu[name] ?? 0) + (await redisCpuSeconds(redis.url)) - cpuBefore }
+      }))
     for (const target of targets) {
-      await deleteKeys(redis.url, target.prefix)
-      if (target.process === gateway) acceptedBefore = await acceptedEvents(gateway)
-      max[target.name] = await runLoad({ url: target.process.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS })
-      log(summary(`${target.name} max`, max[target.name] as LoadResult))
+      const result = max[target.name] as LoadResult
+      redisCpuMsPerRequest[target.name] = (redisCpu[target.name] ?? NaN) * 1000 / result.ok
+      log(`${summary(`${target.name} max`, result)}  redis ${(redisCpuMsPerRequest[target.name] as number).toFixed(3)} ms CPU/request`)
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
     const accepted = (await acceptedEvents(gateway)) - acceptedBefore
@@ -151,6 +170,7 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
       seconds: SECONDS,
       max,
       half,
+      redisCpuMsPerRequest,
       ratio: gatewayMax.requestsPerSecond / baselineMax.requestsPerSecond,
       gatewayAccepted: accepted,
       gatewayJobsStored: stored
@@ -236,7 +256,7 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
       workerPeakRssMb: worker.memory().peakMb
     }
     log(`e2e delivered ${result.delivered} of ${accepted} accepted: ${result.steadyEventsPerSecond.toFixed(0)} ev/s steady, ` +
-      `lag p50 ${result.lagMs.p50} ms p99 ${result.lagMs.p99} ms, ${result.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
+      `lag p50 ${ms(result.lagMs.p50)} p99 ${ms(result.lagMs.p99)}, ${result.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
   } finally {
     await Promise.all([ingest?.stop(), worker?.stop()])
     await bigquery.close()
@@ -261,26 +281,27 @@ function report (): string {
   lines.push(`cio-gateway benchmark — ${String(host.cpus)} CPUs (${String(host.cpuModel)}), Node ${String(host.node)}, Redis ${String(host.redis)}, load average at start ${Number(host.loadAverageAtStart).toFixed(2)}`)
   const ingest = figures.ingest as { max: Record<string, LoadResult>, half: Record<string, LoadResult>, ratio: number, connections: number, seconds: number } | undefined
   if (ingest !== undefined) {
-    lines.push('', `Scenario 1, ingest (${ingest.connections} connections, ${ingest.seconds} s per run)`)
+    lines.push('', `Scenario 1, ingest (${ingest.connections} connections; max rate: ${ingest.seconds} s per target in ${ROUNDS} alternating rounds; half max: ${ingest.seconds} s)`)
     lines.push('| target | req/s at max | p50 | p99 | p99.9 | errors | at half max: req/s | p50 | p99 | p99.9 |', '|---|---|---|---|---|---|---|---|---|---|')
-    for (const name of ['baseline', 'gateway']) {
+    for (const name of Object.keys(ingest.max)) {
       const m = ingest.max[name] as LoadResult
       const h = ingest.half[name] as LoadResult
-      lines.push(`| ${name} | ${m.requestsPerSecond.toFixed(0)} | ${m.latencyMs.p50} ms | ${m.latencyMs.p99} ms | ${m.latencyMs.p999} ms | ${m.errors} | ` +
-        `${h.requestsPerSecond.toFixed(0)} | ${h.latencyMs.p50} ms | ${h.latencyMs.p99} ms | ${h.latencyMs.p999} ms |`)
+      lines.push(`| ${name} | ${m.requestsPerSecond.toFixed(0)} | ${ms(m.latencyMs.p50)} | ${ms(m.latencyMs.p99)} | ${ms(m.latencyMs.p999)} | ${m.errors} | ` +
+        `${h.requestsPerSecond.toFixed(0)} | ${ms(h.latencyMs.p50)} | ${ms(h.latencyMs.p99)} | ${ms(h.latencyMs.p999)} |`)
     }
     lines.push(`gateway / baseline: ${ingest.ratio.toFixed(2)}×`)
+    if (ingest.max.compare !== undefined) lines.push(`compare (${String(flags.compare)}) / baseline: ${(ingest.max.compare.requestsPerSecond / (ingest.max.baseline as LoadResult).requestsPerSecond).toFixed(2)}×`)
   }
   const e2e = figures.endToEnd as { offeredRate: number, ingest: LoadResult, accepted: number, delivered: number, steadyEventsPerSecond: number, lagMs: { p50: number, p99: number }, backlogAtLoadEnd: number, drainMs: number, meanRowsPerInsert: number } | undefined
   if (e2e !== undefined) {
     lines.push('', `Scenario 2, end to end into the BigQuery stand-in (${e2e.offeredRate} req/s offered)`)
     lines.push(`ingest ${e2e.ingest.requestsPerSecond.toFixed(0)} req/s (errors ${e2e.ingest.errors}); delivered ${e2e.delivered} of ${e2e.accepted}; ` +
-      `${e2e.steadyEventsPerSecond.toFixed(0)} events/s steady; lag p50 ${e2e.lagMs.p50} ms, p99 ${e2e.lagMs.p99} ms; ` +
+      `${e2e.steadyEventsPerSecond.toFixed(0)} events/s steady; lag p50 ${ms(e2e.lagMs.p50)}, p99 ${ms(e2e.lagMs.p99)}; ` +
       `backlog at load end ${e2e.backlogAtLoadEnd}, drained ${e2e.drainMs} ms later; ${e2e.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
   }
   const memory = { ...(figures.memoryIngest as Record<string, number> | undefined), ...(figures.memoryEndToEnd as Record<string, number> | undefined) }
   if (Object.keys(memory).length > 0) {
-    lines.push('', 'Scenario 3, resident set size (MB): steady = median of the second half of the max-rate run; peak = VmHWM')
+    lines.push('', 'Scenario 3, resident set size (MB): steady = median over the last two thirds of the max-rate runs; peak = VmHWM')
     for (const [key, value] of Object.entries(memory)) lines.push(`${key}: ${value.toFixed(0)}`)
   }
   return lines.join('\n') + '\n'
