@@ -10,7 +10,7 @@ t.test('kill -9 under load: every acked event reaches both sinks', async (t) => 
   const report = await runChaos({ seconds, rate: 150, killEvery: [1000, 4000], log: (line) => t.comment(line) })
   t.comment(`chaos report: ${JSON.stringify(report)}`)
   t.ok(report.kills.ingest >= 1 && report.kills.worker >= 1 && report.kills.ingest + report.kills.worker >= 3, `killed ${report.kills.ingest} ingest and ${report.kills.worker} worker processes`)
-  t.ok(report.acked > seconds * 50, `${report.acked} events acked`)
+  t.ok(report.acked > seconds * 10, `${report.acked} events acked`)
   t.equal(report.lost.file, 0, 'no acked event missing from the file sink')
   t.equal(report.lost.webhook, 0, 'no acked event missing from the webhook receiver')
   t.equal(report.tornLines, 0, 'no torn NDJSON line')
