@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config/types.js'
 import { ERROR_CODES } from './errors.js'
 import { Ingestor } from './ingest.js'
 import { RoutingTable } from './routing.js'
+import { ConfigReloader } from './reload/reloader.js'
 import { adminRoutes } from './routes/admin.js'
 import { healthRoutes } from './routes/health.js'
 import { RETRY_AFTER_SECONDS, webhookRoutes } from './routes/webhooks.js'
@@ -60,13 +61,14 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     ...SERVER_TIMEOUTS
   })
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
+  metrics.seed(config.sources.keys(), config.sinks.values())
   const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 
   app.setErrorHandler(async (error: Error & { code?: string, statusCode?: number }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       const source = (request.params as { source?: string } | undefined)?.source
-      if (source !== undefined && config.sources.has(source)) metrics.eventsRejected.inc({ source, reason: 'body_too_large' })
+      if (source !== undefined && ingestor.config.sources.has(source)) metrics.eventsRejected.inc({ source, reason: 'body_too_large' })
       return await reply.code(413).send({ error: ERROR_CODES.bodyTooLarge, message: `body is over the ${config.server.bodyLimit} byte limit` })
     }
     if (request.url.startsWith('/webhooks/')) {
@@ -92,8 +94,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   })
   // After the queue plugin, so its onClose (stop the poller) runs before the queue's. Counts webhooks in every role; polls where workers run.
   if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest' })
+  // Hot reload (src/reload/reloader.ts). Its onClose, added after the queue's, runs first: a reload under way finishes before the sinks close.
+  const reloader = new ConfigReloader({ ingestor, backend, workers: app.sinkWorkers, metrics, logger: app.log })
+  app.decorate('configReloader', reloader)
+  app.addHook('onClose', async () => await reloader.close())
   await app.register(healthRoutes, { backend, role })
-  await app.register(adminRoutes, { backend, current: () => config })
+  await app.register(adminRoutes, { backend, current: () => ingestor.config })
   if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor })
   return app
 }

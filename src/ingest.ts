@@ -5,7 +5,7 @@
 import type { Logger } from './logger.js'
 import type { GatewayConfig } from './config/types.js'
 import { unroutableReason, type RoutableEvent } from './events.js'
-import type { RoutingTable } from './routing.js'
+import { RoutingTable } from './routing.js'
 import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { metricLabel, objectTypeLabel } from '../plugins/metrics/metrics.js'
 import type { QueueBackend, SinkQueueSettings } from '../plugins/queue/backend.js'
@@ -25,18 +25,52 @@ export class StoreUnavailable extends Error {
 /** Told of every event stored as `accepted` (for example to count webhooks per campaign for reconciliation). */
 export type AcceptedListener = (source: string, event: RoutableEvent) => void
 
+/**
+ * One configuration's sources, routes and sink settings, swapped as a whole by a config reload. A
+ * write reads the generation once, so it is routed and stored under one configuration only.
+ */
+interface Generation {
+  readonly config: GatewayConfig
+  readonly routing: RoutingTable
+  readonly sinkSettings: ReadonlyMap<string, SinkQueueSettings>
+  /** Writes routed by this generation and not yet answered by the backend. */
+  writes: number
+  readonly drained: (() => void)[]
+}
+
+function generationOf (config: GatewayConfig, routing: RoutingTable): Generation {
+  const sinkSettings = new Map([...config.sinks.values()].map((sink) => [sink.name, { name: sink.name, retry: sink.retry }]))
+  return { config, routing, sinkSettings, writes: 0, drained: [] }
+}
+
 export class Ingestor {
-  private readonly sinkSettings: ReadonlyMap<string, SinkQueueSettings>
+  private generation: Generation
   private readonly acceptedListeners: AcceptedListener[] = []
 
   constructor (
-    private readonly config: GatewayConfig,
+    config: GatewayConfig,
     private readonly backend: QueueBackend,
-    private readonly routing: RoutingTable,
+    routing: RoutingTable,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger
   ) {
-    this.sinkSettings = new Map([...config.sinks.values()].map((sink) => [sink.name, { name: sink.name, retry: sink.retry }]))
+    this.generation = generationOf(config, routing)
+  }
+
+  /** The configuration in force: the next request is routed by it. */
+  get config (): GatewayConfig {
+    return this.generation.config
+  }
+
+  /**
+   * Switches to `config` between two requests (one assignment: a request sees the old or the new
+   * generation, never a mix). Resolves once every write routed by the previous configuration has
+   * been answered, so no job for a removed sink is still on its way when that sink is stopped.
+   */
+  async reconfigure (config: GatewayConfig): Promise<void> {
+    const previous = this.generation
+    this.generation = generationOf(config, new RoutingTable(config.routes))
+    if (previous.writes > 0) await new Promise<void>((resolve) => previous.drained.push(resolve))
   }
 
   onAccepted (listener: AcceptedListener): void {
@@ -65,11 +99,17 @@ export class Ingestor {
 
   /** Routes and stores an event that parsed; used again when quarantined events are replayed. */
   async route (source: string, event: RoutableEvent, payload: JobPayload): Promise<'accepted' | 'duplicate' | 'unrouted'> {
-    const sinks = this.routing.sinksFor(source, event)
+    const generation = this.generation
+    const sinks = generation.routing.sinksFor(source, event)
     if (sinks.length === 0) return 'unrouted'
-    if (this.backend.backlog() >= this.config.queue.highWaterMark) throw new StoreUnavailable('high_water_mark')
-    const settings = sinks.map((name) => this.sinkSettings.get(name) as SinkQueueSettings)
-    return await this.store(() => this.backend.enqueue({ source, dedupeKey: payload.e, payload, sinks: settings }))
+    if (this.backend.backlog() >= generation.config.queue.highWaterMark) throw new StoreUnavailable('high_water_mark')
+    const settings = sinks.map((name) => generation.sinkSettings.get(name) as SinkQueueSettings)
+    generation.writes++
+    try {
+      return await this.store(() => this.backend.enqueue({ source, dedupeKey: payload.e, payload, sinks: settings }))
+    } finally {
+      if (--generation.writes === 0) generation.drained.splice(0).forEach((resolve) => resolve())
+    }
   }
 
   private async store<T> (write: () => Promise<T>): Promise<T> {

@@ -1,13 +1,14 @@
 /**
  * Runs one gateway process: load and validate the config, build the app, listen, and shut down in
  * order on SIGTERM/SIGINT within the configured grace period (close-with-grace calls app.close()).
+ * SIGHUP and changes of the config file reload it.
  */
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loadConfigFile } from './config/load.js'
 import { buildApp, type Role } from './app.js'
 import { banner } from './banner.js'
-import { SHUTDOWN_SIGNALS, onShutdownSignal, type Signal } from './signals.js'
+import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
 export interface ServeOptions {
   configFile: string
@@ -17,9 +18,11 @@ export interface ServeOptions {
 export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const config = await loadConfigFile(options.configFile)
   const app = await buildApp({ config, role: options.role })
+  // SIGHUP and changes of the file reload the configuration (src/reload/reloader.ts); bound first, since SIGHUP's default is to exit.
+  onReloadSignal(() => { void app.configReloader.reloadFile(options.configFile, 'signal') })
   // Signals reach close-with-grace through onShutdownSignal (see signals.ts: Deno 2 needs it).
   let signal: Signal | undefined
-  const grace = closeWithGrace({ delay: config.server.shutdownGraceMs, skip: [...SHUTDOWN_SIGNALS] }, async ({ err }) => {
+  const grace = closeWithGrace({ delay: config.server.shutdownGraceMs, skip: [...SHUTDOWN_SIGNALS, RELOAD_SIGNAL] }, async ({ err }) => {
     if (err !== undefined) app.log.error({ error: err.message }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down: finishing requests, flushing batches')
     await app.close()
@@ -36,5 +39,6 @@ export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.server.port
   process.stdout.write(banner(config, options.role, port))
+  app.configReloader.watch(options.configFile)
   return app
 }

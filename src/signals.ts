@@ -23,8 +23,21 @@ export type Signal = closeWithGrace.Signals
 
 const REPEAT_MS = 500
 
-/** close-with-grace's own list (node_modules/close-with-grace/events/signal.events.js). */
-export const SHUTDOWN_SIGNALS: readonly Signal[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'SIGTERM']
+/** close-with-grace's own list (node_modules/close-with-grace/events/signal.events.js), less RELOAD_SIGNAL. */
+export const SHUTDOWN_SIGNALS: readonly Signal[] = ['SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'SIGTERM']
+
+/** Reloads the configuration (src/reload/reloader.ts) instead of shutting down: close-with-grace must skip it too. */
+export const RELOAD_SIGNAL: Signal = 'SIGHUP'
+
+/** Calls `reload` on every RELOAD_SIGNAL; false when the runtime refuses a listener for it. */
+export function onReloadSignal (reload: () => void): boolean {
+  try {
+    process.on(RELOAD_SIGNAL, reload)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /**
  * Calls `first` on the first shutdown signal and `again` on every later one. Returns the signals

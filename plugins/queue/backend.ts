@@ -67,6 +67,11 @@ export interface QueueBackend {
   retryDeadLetters (queue: string): Promise<number>
   /** Runs `handler` for the queue's jobs; DeadLetterNow from the handler fails the job for good. */
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void
+  /**
+   * Stops one queue's worker (a sink removed or replaced by a config reload): it takes no more jobs,
+   * and this resolves once its running jobs are done. Waiting jobs stay in the queue.
+   */
+  stopWorker (queue: string): Promise<void>
   /** Stops taking jobs and waits for the running ones. */
   stopWorkers (): Promise<void>
   close (): Promise<void>

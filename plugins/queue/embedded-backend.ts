@@ -34,6 +34,7 @@ class MemoryQueue {
   completed = 0
   worker: Running | undefined
   private readonly idle: (() => void)[] = []
+  private readonly quiet: (() => void)[] = []
 
   push (job: MemoryJob): void {
     this.waiting.push(job)
@@ -50,6 +51,7 @@ class MemoryQueue {
         this.active--
         this.pump()
         if (this.active === 0 && this.waiting.length === 0) this.idle.splice(0).forEach((resolve) => resolve())
+        if (this.active === 0) this.quiet.splice(0).forEach((resolve) => resolve())
       })
     }
   }
@@ -72,6 +74,13 @@ class MemoryQueue {
       }, retryDelayMs(job.attemptsMade, worker.settings.retry, error))
       this.delayed.set(job, timer)
     }
+  }
+
+  /** Takes no more jobs; resolves when the running ones are done. Waiting and delayed jobs stay for a later worker. */
+  async stop (): Promise<void> {
+    this.worker = undefined
+    if (this.active === 0) return
+    await new Promise<void>((resolve) => this.quiet.push(resolve))
   }
 
   /** Resolves when nothing is waiting or running (delayed retries are not waited for). */
@@ -149,6 +158,10 @@ export class EmbeddedBackend implements QueueBackend {
     const queue = this.queue(name)
     queue.worker = { settings, handler }
     queue.pump()
+  }
+
+  async stopWorker (name: string): Promise<void> {
+    await this.queues.get(name)?.stop()
   }
 
   /** Waits until every queue has run what it holds: in memory, whatever is left at exit is lost. */

@@ -13,6 +13,8 @@ import { startSinkWorkers, type SinkWorkers } from './sink-workers.js'
 declare module 'fastify' {
   interface FastifyInstance {
     queueBackend: QueueBackend
+    /** The running sinks (roles `all` and `worker`); undefined in the ingest role. A config reload changes them. */
+    sinkWorkers: SinkWorkers | undefined
   }
 }
 
@@ -34,6 +36,7 @@ async function queuePlugin (app: FastifyInstance, options: QueuePluginOptions): 
     workers = await startSinkWorkers(options.config, backend, options.metrics, app.log)
     backend.runWorker(QUARANTINE_QUEUE, { concurrency: 1, retry: { attempts: 1, initialDelayMs: 1000, maxDelayMs: 1000 } }, options.quarantineHandler)
   }
+  app.decorate('sinkWorkers', workers)
   if (backend.mode === 'embedded') {
     app.log.warn('EMBEDDED QUEUE: no queue.redis_url is set, events are kept in memory only and are LOST if this process stops. Set queue.redis_url for production.')
   }

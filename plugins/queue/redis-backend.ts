@@ -159,6 +159,14 @@ export class RedisBackend implements QueueBackend {
     this.workers.push(worker)
   }
 
+  async stopWorker (queue: string): Promise<void> {
+    const stopping = this.workers.filter((worker) => worker.name === queue)
+    await settleStartup(stopping)
+    // close() lets the running jobs finish; jobs still waiting stay in Redis.
+    await Promise.all(stopping.map(async (worker) => await worker.close()))
+    for (const worker of stopping) this.workers.splice(this.workers.indexOf(worker), 1)
+  }
+
   async stopWorkers (): Promise<void> {
     await settleStartup(this.workers)
     await Promise.all(this.workers.map(async (worker) => await worker.close()))

@@ -18,9 +18,14 @@ export interface WebhookRouteOptions {
 
 interface Params { source: string }
 
+/**
+ * The source a request was accepted for, as configured when it arrived: a config reload while its
+ * body is read neither fails it nor verifies it against another source's secrets.
+ */
+const sourceOfRequest = new WeakMap<FastifyRequest, SourceConfig>()
+
 export async function webhookRoutes (app: FastifyInstance, options: WebhookRouteOptions): Promise<void> {
   const { config, ingestor } = options
-  const sources = config.sources
 
   // Raw bytes for every content type, and no body parsing by Fastify at all.
   app.removeAllContentTypeParsers()
@@ -30,15 +35,18 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
     bodyLimit: config.server.bodyLimit,
     // Unknown sources are refused before their body is read.
     onRequest: async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      if (!sources.has(request.params.source)) {
+      // Sources are read per request from the configuration in force (a reload swaps it).
+      const configured = ingestor.config.sources.get(request.params.source)
+      if (configured === undefined) {
         return reply.code(404).send({ error: ERROR_CODES.unknownSource, message: `source '${request.params.source}' is not configured` })
       }
+      sourceOfRequest.set(request, configured)
       // The signature covers the bytes, not the media type: a malformed Content-Type must not turn
       // a correctly signed event into an error, so every body is read as raw bytes.
       request.headers['content-type'] = 'application/octet-stream'
     }
   }, async (request, reply) => {
-    const source = sources.get(request.params.source) as SourceConfig
+    const source = sourceOfRequest.get(request) as SourceConfig
     const stopTimer = app.metrics.ingestDuration.startTimer({ source: source.name })
     try {
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)

@@ -22,6 +22,8 @@ export interface BuildOptions {
   role?: Role
   now?: () => number
   backend?: (config: GatewayConfig) => QueueBackend
+  /** Receives the app's JSON log lines (level info and up) instead of silence. */
+  logs?: { write (line: string): void }
 }
 
 export interface Built {
@@ -70,7 +72,7 @@ export async function build (t: Teardownable, options: BuildOptions = {}): Promi
     config,
     role: options.role,
     registry,
-    logger: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+    logger: options.logs !== undefined ? { level: 'info', stream: options.logs } : { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     now: options.now,
     backend: options.backend?.(config)
   })
