@@ -61,6 +61,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     ...SERVER_TIMEOUTS
   })
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
+  metrics.seed(config.sources.keys(), config.sinks.values())
   const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 

@@ -70,4 +70,23 @@ export class GatewayMetrics {
     this.reconciliationGap = new Gauge({ name: `${PREFIX}reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per campaign and metric, for the last complete UTC day (positive: webhooks missing).", labelNames: ['campaign_id', 'metric'], registers })
     this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
   }
+
+  /**
+   * Starts the counters alerts watch at 0 for every configured source and sink. A labelled counter
+   * otherwise appears only at its first increment, and rate()/increase() cannot see that first step:
+   * the first bad signature or dead letter would go unnoticed.
+   */
+  seed (sources: Iterable<string>, sinks: Iterable<{ name: string, type: string }>): void {
+    for (const source of sources) {
+      for (const reason of ['missing_signature', 'bad_signature', 'stale_timestamp', 'body_too_large']) this.eventsRejected.inc({ source, reason }, 0)
+      for (const reason of ['redis_unavailable', 'high_water_mark']) this.ingestUnavailable.inc({ source, reason }, 0)
+      this.eventsDuplicate.inc({ source }, 0)
+      this.eventsUnrouted.inc({ source }, 0)
+      this.eventsQuarantined.inc({ source }, 0)
+    }
+    for (const sink of sinks) {
+      this.sinkDelivered.inc({ sink: sink.name, type: sink.type }, 0)
+      this.sinkDeadLettered.inc({ sink: sink.name }, 0)
+    }
+  }
 }
