@@ -12,8 +12,10 @@ export function banner (config: GatewayConfig, role: Role, port: number): string
   if (role !== 'worker') {
     for (const source of config.sources.values()) lines.push(`  source ${source.name}: POST ${base}/webhooks/${source.name} (${source.secrets.length} secret${source.secrets.length === 1 ? '' : 's'})`)
   }
-  for (const sink of config.sinks.values()) lines.push(`  sink ${sink.name}: ${sink.type}`)
+  for (const sink of config.sinks.values()) lines.push(`  sink ${sink.name}: ${sink.type}${sink.redact.length > 0 ? ` (redacts ${sink.redact.join(', ')})` : ''}`)
   for (const route of config.routes) lines.push(`  route ${route.name} → ${route.sinks.join(', ')}${route.stop ? ' (stop)' : ''}`)
   lines.push(`  metrics: ${base}/metrics`)
+  lines.push(config.admin.token === '' ? '  admin: off (no admin.token)' : `  admin: ${base}/admin/queues (bearer token)`)
+  lines.push(`  config: ${config.file} (reloaded on SIGHUP and when the file changes)`)
   return lines.join('\n') + '\n'
 }

@@ -10,6 +10,9 @@ const USAGE = `Usage:
   cio-gateway check-config [--config routes.yaml]
   cio-gateway replay --sink NAME [--config routes.yaml]
       re-queue a sink's dead-lettered events (or _quarantine's) in Redis; prints how many
+  cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]
+      send realistic signed events (every object type and metric, a few duplicates, one unknown
+      metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET
 
 The config file is --config, else $CIO_GATEWAY_CONFIG, else ./routes.yaml.
 The role is --role, else $CIO_GATEWAY_ROLE, else all.`
@@ -23,6 +26,13 @@ export async function main (argv: readonly string[]): Promise<number> {
       config: { type: 'string' },
       role: { type: 'string' },
       sink: { type: 'string' },
+      url: { type: 'string' },
+      secret: { type: 'string' },
+      count: { type: 'string' },
+      rate: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' }
     },
     strict: false
@@ -69,6 +79,32 @@ export async function main (argv: readonly string[]): Promise<number> {
         return reportStartupError(error)
       }
     }
+    case 'simulate': {
+      const { SIMULATE_DEFAULTS, simulate } = await import('./commands/simulate.js')
+      const url = stringOption(values.url)
+      const secret = stringOption(values.secret) ?? nonEmpty(process.env.CIO_WEBHOOK_SECRET)
+      const count = numberOption(values.count, SIMULATE_DEFAULTS.count, (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000)
+      const rate = numberOption(values.rate, SIMULATE_DEFAULTS.rate, (n) => n > 0 && n <= 100_000)
+      const seed = numberOption(values.seed, Math.floor(Math.random() * 2 ** 32), (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32)
+      const problems = [
+        url === undefined ? 'simulate needs --url (the gateway, e.g. http://127.0.0.1:8080/webhooks/customerio)' : '',
+        secret === undefined ? 'simulate needs the signing key: --secret KEY or $CIO_WEBHOOK_SECRET' : '',
+        count === undefined ? '--count must be an integer from 1 to 1000000' : '',
+        rate === undefined ? '--rate must be a number of events per second above 0' : '',
+        seed === undefined ? '--seed must be an integer from 0 to 4294967295' : ''
+      ].filter((problem) => problem !== '')
+      if (problems.length > 0) {
+        process.stderr.write(`${problems.join('\n')}\n${USAGE}\n`)
+        return 2
+      }
+      try {
+        return await simulate({ url: url as string, secret: secret as string, count: count as number, rate: rate as number, seed: seed as number, json: values.json === true, verbose: values.verbose === true },
+          { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
+      } catch (error) {
+        process.stderr.write(`cio-gateway simulate: ${(error as Error).message}\n`)
+        return 2
+      }
+    }
     default:
       process.stderr.write(`unknown command '${command}'\n${USAGE}\n`)
       return 2
@@ -86,6 +122,13 @@ function reportStartupError (error: unknown): number {
 
 function stringOption (value: string | boolean | undefined): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/** The option as a number: `fallback` when absent, undefined when present but not `valid`. */
+function numberOption (value: string | boolean | undefined, fallback: number, valid: (n: number) => boolean): number | undefined {
+  if (value === undefined) return fallback
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN
+  return Number.isFinite(n) && valid(n) ? n : undefined
 }
 
 function nonEmpty (value: string | undefined): string | undefined {

@@ -8,14 +8,10 @@ import { pino } from 'pino'
 import type { GatewayConfig } from '../config/types.js'
 import { QUARANTINE_QUEUE } from '../../plugins/queue/backend.js'
 import { RedisBackend } from '../../plugins/queue/redis-backend.js'
+import type { Output } from './output.js'
 
 /** How long to keep trying to reach Redis before giving up. */
 const CONNECT_TIMEOUT_MS = 3000
-
-export interface Output {
-  out: (text: string) => void
-  err: (text: string) => void
-}
 
 export async function replay (config: GatewayConfig, sink: string, io: Output): Promise<number> {
   if (config.queue.redisUrl === '') {

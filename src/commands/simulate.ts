@@ -1,0 +1,164 @@
+/**
+ * `cio-gateway simulate --url U --secret S [--count N] [--rate R]` (SPEC §9): sends realistic signed
+ * events (src/simulate/events.ts) to a running gateway, paced at `rate` per second, and prints what
+ * it sent and what came back. Every event is expected `accepted` (or `unrouted`, when no route takes
+ * it) and every duplicate `duplicate`; the exit code is 1 when any answer was not. It sends to the
+ * given URL only.
+ */
+import { cioSignature } from '../../plugins/verifier/signature.js'
+import { planSimulation, seededRandom, type PlannedSend, type SendKind } from '../simulate/events.js'
+import type { Output } from './output.js'
+
+export interface SimulateOptions {
+  readonly url: string
+  readonly secret: string
+  readonly count: number
+  /** Events per second. */
+  readonly rate: number
+  readonly seed: number
+  readonly json: boolean
+  readonly verbose: boolean
+}
+
+export const SIMULATE_DEFAULTS = { count: 100, rate: 50 } as const
+
+/** Requests in flight at most, whatever the rate: a slow gateway is not buried. */
+const MAX_IN_FLIGHT = 32
+const REQUEST_TIMEOUT_MS = 10_000
+
+interface Answered {
+  readonly send: PlannedSend
+  /** `200 accepted`, `401 invalid_signature`, `no answer: …` */
+  readonly answer: string
+  readonly asIntended: boolean
+}
+
+/** The webhook URL to post to: a bare gateway URL gets the default source's path. */
+export function webhookUrl (given: string): URL {
+  const url = new URL(given)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--url must be http:// or https://, not ${url.protocol}`)
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/webhooks/customerio'
+  return url
+}
+
+export async function simulate (options: SimulateOptions, io: Output): Promise<number> {
+  const url = webhookUrl(options.url)
+  const plan = planSimulation({ count: options.count, random: seededRandom(options.seed) })
+  if (!options.json) io.out(`cio-gateway simulate: ${plan.sends.length} events to ${url.href} at up to ${options.rate}/s (seed ${options.seed})\n`)
+
+  const answered: Answered[] = new Array(plan.sends.length)
+  const finished: Promise<void>[] = []
+  const inFlight = new Set<Promise<void>>()
+  const started = Date.now()
+  for (let index = 0; index < plan.sends.length; index++) {
+    const wait = started + index * 1000 / options.rate - Date.now()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight)
+    const send = plan.sends[index] as PlannedSend
+    // A duplicate goes out once its original has been answered, as Customer.io's retry would.
+    const original = send.duplicateOf === undefined ? undefined : finished[send.duplicateOf]
+    const request = (async () => {
+      await original
+      const answer = await post(url, options.secret, send.body)
+      answered[index] = { send, answer, asIntended: intended(send.kind, answer) }
+      if (options.verbose) io.out(`  #${index + 1} ${send.kind === 'original' ? '' : `(${send.kind.replace('_', ' ')}) `}${send.objectType}/${send.metric} ${send.eventId} → ${answer}\n`)
+    })()
+    finished[index] = request
+    inFlight.add(request)
+    void request.finally(() => inFlight.delete(request))
+  }
+  await Promise.all(finished)
+  const summary = summarize(url, plan.coversCatalog, answered, (Date.now() - started) / 1000)
+  io.out(options.json ? JSON.stringify(summary, null, 2) + '\n' : report(summary))
+  return summary.not_as_intended === 0 ? 0 : 1
+}
+
+async function post (url: URL, secret: string, body: string): Promise<string> {
+  const timestamp = String(Math.floor(Date.now() / 1000))
+  try {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-cio-timestamp': timestamp, 'x-cio-signature': cioSignature(secret, timestamp, body) },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    })
+    const text = await response.text()
+    let word = ''
+    try {
+      const json = JSON.parse(text) as { status?: unknown, error?: unknown }
+      word = String(json.status ?? json.error ?? '')
+    } catch { /* not JSON: the status code says enough */ }
+    return `${response.status}${word === '' ? '' : ` ${word}`}`
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code
+    return `no answer: ${cause ?? (error as Error).message}`
+  }
+}
+
+function intended (kind: SendKind, answer: string): boolean {
+  return kind === 'duplicate' ? answer === '200 duplicate' : answer === '200 accepted' || answer === '200 unrouted'
+}
+
+export interface SimulationSummary {
+  url: string
+  sent: number
+  distinct: number
+  duplicates: number
+  unknown_metrics: number
+  covers_catalog: boolean
+  seconds: number
+  answers: Record<string, number>
+  not_as_intended: number
+  by_object_type_and_metric: { object_type: string, metric: string, sent: number, answers: Record<string, number> }[]
+  events: { event_id: string, object_type: string, metric: string, kind: SendKind, answer: string }[]
+}
+
+function summarize (url: URL, coversCatalog: boolean, answered: readonly Answered[], seconds: number): SimulationSummary {
+  const answers: Record<string, number> = {}
+  const byPair = new Map<string, SimulationSummary['by_object_type_and_metric'][number]>()
+  for (const { send, answer } of answered) {
+    answers[answer] = (answers[answer] ?? 0) + 1
+    const key = `${send.objectType}\u0000${send.metric}`
+    let row = byPair.get(key)
+    if (row === undefined) {
+      row = { object_type: send.objectType, metric: send.metric, sent: 0, answers: {} }
+      byPair.set(key, row)
+    }
+    row.sent++
+    row.answers[answer] = (row.answers[answer] ?? 0) + 1
+  }
+  const duplicates = answered.filter(({ send }) => send.kind === 'duplicate').length
+  return {
+    url: url.href,
+    sent: answered.length,
+    distinct: answered.length - duplicates,
+    duplicates,
+    unknown_metrics: answered.filter(({ send }) => send.kind === 'unknown_metric').length,
+    covers_catalog: coversCatalog,
+    seconds: Math.round(seconds * 100) / 100,
+    answers,
+    not_as_intended: answered.filter(({ asIntended }) => !asIntended).length,
+    by_object_type_and_metric: [...byPair.values()].sort((a, b) => a.object_type.localeCompare(b.object_type) || b.sent - a.sent || a.metric.localeCompare(b.metric)),
+    events: answered.map(({ send, answer }) => ({ event_id: send.eventId, object_type: send.objectType, metric: send.metric, kind: send.kind, answer }))
+  }
+}
+
+function report (summary: SimulationSummary): string {
+  const lines = [
+    `sent ${summary.sent} in ${summary.seconds} s: ${summary.distinct} distinct events` +
+      `${summary.covers_catalog ? ' (every object type and metric of the catalogue)' : ' (too few to cover every object type and metric)'}, ` +
+      `${summary.duplicates} duplicate${summary.duplicates === 1 ? '' : 's'}, ${summary.unknown_metrics} unknown metric`,
+    'answers:',
+    ...Object.entries(summary.answers).sort(([, a], [, b]) => b - a).map(([answer, count]) => `  ${answer.padEnd(28)} ${String(count).padStart(6)}`),
+    'sent by object type and metric, and the answers:'
+  ]
+  for (const row of summary.by_object_type_and_metric) {
+    const answers = Object.entries(row.answers).map(([answer, count]) => `${count} ${answer}`).join(', ')
+    lines.push(`  ${row.object_type.padEnd(9)} ${row.metric.padEnd(38)} ${String(row.sent).padStart(5)}  → ${answers}`)
+  }
+  lines.push(summary.not_as_intended === 0
+    ? 'every answer as intended: events accepted (or unrouted), duplicates answered duplicate'
+    : `${summary.not_as_intended} answer${summary.not_as_intended === 1 ? '' : 's'} not as intended (see above)`)
+  return lines.join('\n') + '\n'
+}
