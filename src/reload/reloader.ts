@@ -151,6 +151,8 @@ export class ConfigReloader {
     await sinks?.finish()
 
     const summary = summarize(current, next, changes)
+    // Counters that alerts watch start at 0 for new sources and sinks too, as at start.
+    metrics.seed(next.sources.keys(), next.sinks.values())
     metrics.configReloads.inc({ result: 'success' })
     logger.info({ file: next.file, trigger, ...summary }, 'configuration reloaded')
     return { result: 'success', summary }

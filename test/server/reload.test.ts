@@ -234,6 +234,8 @@ t.test('in the ingest role only routing switches: events for a new sink wait in 
   t.equal(app.sinkWorkers, undefined)
   const outcome = await app.configReloader.apply(configOf(built, defaultYaml({ redis: true, extraSinks: fileSink('audit'), routes: '  - { name: everything, match: {}, sinks: [local, audit] }' })))
   t.match(outcome, { result: 'success', summary: { sinks: { added: ['audit'] } } })
+  const deadLettered = await built.registry.getSingleMetric('cio_gateway_sink_events_dead_lettered_total')?.get()
+  t.ok(deadLettered?.values.some((value) => value.labels.sink === 'audit' && value.value === 0), 'the new sink\'s counters start at 0, as at start')
   t.same(await send(app), ACCEPTED)
   t.match(await app.queueBackend.counts('audit'), { waiting: 1 })
 })
