@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { defineSink } from '../../../src/sinks/definition.js'
 import { Duration } from '../../../src/config/schema.js'
 import { parseDuration } from '../../../src/units.js'
-import { BigQuerySink } from './bigquery-sink.js'
+import { lazySink } from '../../../src/sinks/lazy.js'
 
 export const bigquerySink = defineSink({
   type: 'bigquery',
@@ -22,7 +22,8 @@ export const bigquerySink = defineSink({
     timeout: Type.Optional(Duration('Longest one API request may take.', '30s'))
   }, { required: ['dataset'] }),
   batchDefaults: { maxEvents: 500, maxBytes: 9 * 1024 * 1024, maxWaitMs: 2000 },
-  create: (options, context) => new BigQuerySink({
+  // The client library loads when a worker starts the sink (see src/sinks/lazy.ts).
+  create: (options, context) => lazySink(async () => new (await import('./bigquery-sink.js')).BigQuerySink({
     projectId: nonEmpty(options.project_id),
     dataset: options.dataset,
     table: options.table ?? 'events',
@@ -30,7 +31,7 @@ export const bigquerySink = defineSink({
     keyFile: nonEmpty(options.key_file),
     apiEndpoint: nonEmpty(options.api_endpoint),
     timeoutMs: parseDuration(options.timeout ?? '30s')
-  }, context.logger)
+  }, context.logger))
 })
 
 function nonEmpty (value: string | undefined): string | undefined {

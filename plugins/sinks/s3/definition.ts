@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { defineSink } from '../../../src/sinks/definition.js'
 import { Duration } from '../../../src/config/schema.js'
 import { parseDuration } from '../../../src/units.js'
-import { S3Sink } from './s3-sink.js'
+import { lazySink } from '../../../src/sinks/lazy.js'
 
 export const s3Sink = defineSink({
   type: 's3',
@@ -17,14 +17,15 @@ export const s3Sink = defineSink({
     timeout: Type.Optional(Duration('Longest one PutObject may take.', '60s'))
   }, { required: ['bucket'] }),
   batchDefaults: { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 60_000 },
-  create: (options, context) => new S3Sink({
+  // The client library loads when a worker starts the sink (see src/sinks/lazy.ts).
+  create: (options, context) => lazySink(async () => new (await import('./s3-sink.js')).S3Sink({
     bucket: options.bucket,
     region: nonEmpty(options.region),
     endpoint: nonEmpty(options.endpoint),
     forcePathStyle: options.force_path_style ?? false,
     prefix: options.prefix ?? '',
     timeoutMs: parseDuration(options.timeout ?? '60s')
-  }, context.logger)
+  }, context.logger))
 })
 
 function nonEmpty (value: string | undefined): string | undefined {

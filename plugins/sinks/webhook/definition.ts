@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { defineSink } from '../../../src/sinks/definition.js'
 import { Duration } from '../../../src/config/schema.js'
 import { parseDuration } from '../../../src/units.js'
-import { WebhookSink } from './webhook-sink.js'
+import { lazySink } from '../../../src/sinks/lazy.js'
 
 export const webhookSink = defineSink({
   type: 'webhook',
@@ -25,11 +25,12 @@ export const webhookSink = defineSink({
     }))
   }, { required: ['url'] }),
   batchDefaults: { maxEvents: 20, maxBytes: 1024 * 1024, maxWaitMs: 10 },
-  create: (options, context) => new WebhookSink({
+  // The client library loads when a worker starts the sink (see src/sinks/lazy.ts).
+  create: (options, context) => lazySink(async () => new (await import('./webhook-sink.js')).WebhookSink({
     url: options.url,
     secret: options.secret === undefined || options.secret === '' ? undefined : options.secret,
     headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
     timeoutMs: parseDuration(options.timeout ?? '10s'),
     allowPrivateNetworks: options.allow_private_networks ?? false
-  }, context.logger)
+  }, context.logger))
 })
