@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat, 100 on Linux. */
+const CLOCK_TICKS = 100
+
 export interface MemorySample {
   readonly at: number
   readonly rssMb: number
@@ -61,6 +64,18 @@ export class BenchProcess {
       return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 }
     } catch {
       return { rssMb: NaN, peakMb: NaN }
+    }
+  }
+
+  /** CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat. */
+  cpuSeconds (): number {
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8')
+      // Fields after the command name (which may hold spaces) start after its closing parenthesis.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+    } catch {
+      return NaN
     }
   }
 

@@ -115,10 +115,9 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
   const baselinePrefix = `cio-bench-${runId}-base`
   const sinks = `  warehouse: { type: bigquery, project_id: bench, dataset: bench, api_endpoint: "http://127.0.0.1:9" }
   archive: { type: file, path: "${join(work, 'archive')}" }`
-  const profileDir = join(work, 'profile')
-  const gateway = await startGateway('gateway-ingest', 'ingest', gatewayYaml(redis, gatewayPrefix, sinks, 'warehouse, archive'),
-    flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])
+  const gateway = await startGateway('gateway-ingest', 'ingest', gatewayYaml(redis, gatewayPrefix, sinks, 'warehouse, archive'), profiling('scenario1-ingest'))
   const baseline = await BenchProcess.start('baseline', {
+    nodeArgs: profiling('scenario1-baseline'),
     script: BASELINE,
     env: { PATH: process.env.PATH, REDIS_URL: redis.url, BENCH_PREFIX: baselinePrefix, BENCH_SECRET: secret, NODE_ENV: 'production' },
     readyPath: '/healthz',
@@ -134,6 +133,8 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
   const max: Record<string, LoadResult> = {}
   /** Redis CPU time per accepted request during each max-rate run (the shared server also serves others). */
   const redisCpuMsPerRequest: Record<string, number> = {}
+  /** CPU time of the target's own process per accepted request: robust to what else the machine runs. */
+  const serverCpuMsPerRequest: Record<string, number> = {}
   const half: Record<string, LoadResult> = {}
   try {
     for (const target of targets) {
@@ -143,16 +144,27 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
     for (const target of targets) await deleteKeys(redis.url, target.prefix)
     const acceptedBefore = await acceptedEvents(gateway)
     const redisCpu: Record<string, number> = {}
-    let cpuBefore = 0
+    const serverCpu: Record<string, number> = {}
+    let redisBefore = 0
+    let serverBefore = 0
+    const processOf = (name: string): BenchProcess => (targets.find((target) => target.name === name) as { process: BenchProcess }).process
     Object.assign(max, await runAlternating(targets.map((target) => ({ name: target.name, url: target.process.url })),
       { path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS }, ROUNDS, {
-        before: async () => { cpuBefore = await redisCpuSeconds(redis.url) },
-        after: async (name) => { redisCpu[name] = (redisCpu[name] ?? 0) + (await redisCpuSeconds(redis.url)) - cpuBefore }
+        before: async (name) => {
+          redisBefore = await redisCpuSeconds(redis.url)
+          serverBefore = processOf(name).cpuSeconds()
+        },
+        after: async (name) => {
+          serverCpu[name] = (serverCpu[name] ?? 0) + processOf(name).cpuSeconds() - serverBefore
+          redisCpu[name] = (redisCpu[name] ?? 0) + (await redisCpuSeconds(redis.url)) - redisBefore
+        }
       }))
     for (const target of targets) {
       const result = max[target.name] as LoadResult
       redisCpuMsPerRequest[target.name] = (redisCpu[target.name] ?? NaN) * 1000 / result.ok
-      log(`${summary(`${target.name} max`, result)}  redis ${(redisCpuMsPerRequest[target.name] as number).toFixed(3)} ms CPU/request`)
+      serverCpuMsPerRequest[target.name] = (serverCpu[target.name] ?? NaN) * 1000 / result.ok
+      log(`${summary(`${target.name} max`, result)}  CPU per request: server ${(serverCpuMsPerRequest[target.name] as number).toFixed(3)} ms, ` +
+        `redis ${(redisCpuMsPerRequest[target.name] as number).toFixed(3)} ms`)
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
     const accepted = (await acceptedEvents(gateway)) - acceptedBefore
@@ -171,12 +183,14 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
       max,
       half,
       redisCpuMsPerRequest,
+      serverCpuMsPerRequest,
       ratio: gatewayMax.requestsPerSecond / baselineMax.requestsPerSecond,
       gatewayAccepted: accepted,
       gatewayJobsStored: stored
     }
     figures.memoryIngest = {
       gatewaySteadyRssMb: steadyRss(gateway, gatewayMax),
+      gatewayHalfRateRssMb: steadyRss(gateway, half.gateway as LoadResult),
       gatewayPeakRssMb: gateway.memory().peakMb,
       baselineSteadyRssMb: steadyRss(baseline, baselineMax),
       baselinePeakRssMb: baseline.memory().peakMb
@@ -186,14 +200,8 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
     await Promise.all(targets.map(async (target) => await target.process.stop()))
     await Promise.all(targets.map(async (target) => await deleteKeys(redis.url, target.prefix)))
   }
-  if (flags.profile) {
-    const files = readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'))
-    for (const file of files) {
-      const top = topSelfTime(join(profileDir, file), 25)
-      figures.profile = top
-      log(`profile of the gateway ingest process (${file}), top self time:\n${formatTop(top)}`)
-    }
-  }
+  printProfiles('scenario1-ingest')
+  printProfiles('scenario1-baseline')
 }
 
 async function endToEndScenario (redis: BenchRedis): Promise<void> {
@@ -213,11 +221,12 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
   let worker: BenchProcess | undefined
   let ingest: BenchProcess | undefined
   try {
-    worker = await startGateway('e2e-worker', 'worker', yaml)
-    ingest = await startGateway('e2e-ingest', 'ingest', yaml)
+    worker = await startGateway('e2e-worker', 'worker', yaml, profiling('scenario2-worker'))
+    ingest = await startGateway('e2e-ingest', 'ingest', yaml, profiling('scenario2-ingest'))
     worker.startSampling()
     ingest.startSampling()
     const events = new EventSource(FIXTURES, secret, `${runId}E`)
+    const cpuBefore = { ingest: ingest.cpuSeconds(), worker: worker.cpuSeconds(), redis: await redisCpuSeconds(redis.url) }
     const load = await runLoad({ url: ingest.url, path: WEBHOOK_PATH, events, connections: CONNECTIONS, seconds: SECONDS, rate: E2E_RATE })
     log(summary('e2e ingest', load))
     const accepted = await acceptedEvents(ingest)
@@ -225,6 +234,12 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
     const drainDeadline = Date.now() + 30_000
     while (bigquery.distinct.size < accepted && Date.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, 100))
     const drainedAt = Date.now()
+    const perEvent = (seconds: number): number => seconds * 1000 / bigquery.distinct.size
+    const cpuMsPerEvent = {
+      ingest: perEvent(ingest.cpuSeconds() - cpuBefore.ingest),
+      worker: perEvent(worker.cpuSeconds() - cpuBefore.worker),
+      redis: perEvent(await redisCpuSeconds(redis.url) - cpuBefore.redis)
+    }
     // The steady window skips the first seconds, while batches start to form.
     const from = load.startedAt + 2000
     const to = load.finishedAt
@@ -244,6 +259,7 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
       backlogAtLoadEnd: backlogAtEnd,
       drainMs: drainedAt - load.finishedAt,
       lagMs: { p50: percentile(0.5), p99: percentile(0.99), max: lags.at(-1) ?? NaN },
+      cpuMsPerEvent,
       insertRequests: bigquery.arrivals.length,
       meanRowsPerInsert: bigquery.rows / bigquery.arrivals.length
     }
@@ -256,11 +272,29 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
       workerPeakRssMb: worker.memory().peakMb
     }
     log(`e2e delivered ${result.delivered} of ${accepted} accepted: ${result.steadyEventsPerSecond.toFixed(0)} ev/s steady, ` +
-      `lag p50 ${ms(result.lagMs.p50)} p99 ${ms(result.lagMs.p99)}, ${result.meanRowsPerInsert.toFixed(0)} rows per insertAll`)
+      `lag p50 ${ms(result.lagMs.p50)} p99 ${ms(result.lagMs.p99)}, ${result.meanRowsPerInsert.toFixed(0)} rows per insertAll; CPU per event: ` +
+      `ingest ${cpuMsPerEvent.ingest.toFixed(3)} ms, worker ${cpuMsPerEvent.worker.toFixed(3)} ms, redis ${cpuMsPerEvent.redis.toFixed(3)} ms`)
   } finally {
     await Promise.all([ingest?.stop(), worker?.stop()])
     await bigquery.close()
     await deleteKeys(redis.url, prefix)
+  }
+  printProfiles('scenario2-ingest')
+  printProfiles('scenario2-worker')
+}
+
+/** Node options that write a CPU profile of the process into its own directory (with --profile). */
+function profiling (name: string): string[] {
+  return flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(work, 'profiles', name)}`] : []
+}
+
+function printProfiles (name: string): void {
+  if (!flags.profile) return
+  const dir = join(work, 'profiles', name)
+  for (const file of readdirSync(dir).filter((entry) => entry.endsWith('.cpuprofile'))) {
+    const top = topSelfTime(join(dir, file), 25)
+    figures[`profile-${name}`] = top
+    log(`profile of ${name}, top self time:\n${formatTop(top)}`)
   }
 }
 
@@ -279,15 +313,18 @@ function report (): string {
   const lines: string[] = []
   const host = figures.machine as Record<string, unknown>
   lines.push(`cio-gateway benchmark — ${String(host.cpus)} CPUs (${String(host.cpuModel)}), Node ${String(host.node)}, Redis ${String(host.redis)}, load average at start ${Number(host.loadAverageAtStart).toFixed(2)}`)
-  const ingest = figures.ingest as { max: Record<string, LoadResult>, half: Record<string, LoadResult>, ratio: number, connections: number, seconds: number } | undefined
+  const ingest = figures.ingest as { max: Record<string, LoadResult>, half: Record<string, LoadResult>, ratio: number, connections: number, seconds: number,
+    serverCpuMsPerRequest: Record<string, number>, redisCpuMsPerRequest: Record<string, number> } | undefined
   if (ingest !== undefined) {
     lines.push('', `Scenario 1, ingest (${ingest.connections} connections; max rate: ${ingest.seconds} s per target in ${ROUNDS} alternating rounds; half max: ${ingest.seconds} s)`)
-    lines.push('| target | req/s at max | p50 | p99 | p99.9 | errors | at half max: req/s | p50 | p99 | p99.9 |', '|---|---|---|---|---|---|---|---|---|---|')
+    lines.push('| target | req/s at max | p50 | p99 | p99.9 | errors | at half max: req/s | p50 | p99 | p99.9 | CPU ms/request: process | Redis |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|')
     for (const name of Object.keys(ingest.max)) {
       const m = ingest.max[name] as LoadResult
       const h = ingest.half[name] as LoadResult
       lines.push(`| ${name} | ${m.requestsPerSecond.toFixed(0)} | ${ms(m.latencyMs.p50)} | ${ms(m.latencyMs.p99)} | ${ms(m.latencyMs.p999)} | ${m.errors} | ` +
-        `${h.requestsPerSecond.toFixed(0)} | ${ms(h.latencyMs.p50)} | ${ms(h.latencyMs.p99)} | ${ms(h.latencyMs.p999)} |`)
+        `${h.requestsPerSecond.toFixed(0)} | ${ms(h.latencyMs.p50)} | ${ms(h.latencyMs.p99)} | ${ms(h.latencyMs.p999)} | ` +
+        `${(ingest.serverCpuMsPerRequest[name] ?? NaN).toFixed(3)} | ${(ingest.redisCpuMsPerRequest[name] ?? NaN).toFixed(3)} |`)
     }
     lines.push(`gateway / baseline: ${ingest.ratio.toFixed(2)}×`)
     if (ingest.max.compare !== undefined) lines.push(`compare (${String(flags.compare)}) / baseline: ${(ingest.max.compare.requestsPerSecond / (ingest.max.baseline as LoadResult).requestsPerSecond).toFixed(2)}×`)
@@ -301,7 +338,7 @@ function report (): string {
   }
   const memory = { ...(figures.memoryIngest as Record<string, number> | undefined), ...(figures.memoryEndToEnd as Record<string, number> | undefined) }
   if (Object.keys(memory).length > 0) {
-    lines.push('', 'Scenario 3, resident set size (MB): steady = median over the last two thirds of the max-rate runs; peak = VmHWM')
+    lines.push('', 'Scenario 3, resident set size (MB): steady = median over the last two thirds of the max-rate runs (half rate: of the half-rate run); peak = VmHWM')
     for (const [key, value] of Object.entries(memory)) lines.push(`${key}: ${value.toFixed(0)}`)
   }
   return lines.join('\n') + '\n'
