@@ -24,7 +24,7 @@ spec:
   template:
     metadata:
       annotations:
-        {{- /* Pods roll when routes.yaml changes: the gateway reads it once at start. */}}
+        {{- /* Pods roll when routes.yaml changes. The gateway also reloads it live, but settings it cannot change live (server, queue, dedupe, reporting) need new pods. */}}
         checksum/config: {{ include "cio-gateway.routesYaml" $root | sha256sum }}
         {{- with $values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
