@@ -25,6 +25,8 @@ export interface BigQueryTarget {
   /** Distinct insertIds seen (rows sent twice count once). */
   readonly distinct: Set<string>
   rows: number
+  /** Forgets what arrived so far (between phases). */
+  reset (): void
   close (): Promise<void>
 }
 
@@ -41,6 +43,12 @@ export async function startBigQueryTarget (): Promise<BigQueryTarget> {
     lagsMs: [],
     distinct: new Set(),
     rows: 0,
+    reset: () => {
+      target.arrivals.length = 0
+      target.lagsMs.length = 0
+      target.distinct.clear()
+      target.rows = 0
+    },
     close: async () => {
       for (const teardown of teardowns) await teardown()
       rmSync(dir, { recursive: true, force: true })
