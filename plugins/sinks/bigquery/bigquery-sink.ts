@@ -1,7 +1,7 @@
 import { BigQuery, type BigQueryOptions, type Table } from '@google-cloud/bigquery'
 import type { Logger } from '../../../src/logger.js'
 import type { BatchOutcome, DeliveryEvent, Sink } from '../../../src/sinks/contract.js'
-import { chunkBySize, tableMetadata, toRow, type RawRow } from './rows.js'
+import { OpaqueRow, chunkBySize, tableMetadata, toRow, type RawRow } from './rows.js'
 import { insertErrorsOf, requestError, rowError } from './failures.js'
 
 export interface BigQuerySinkOptions {
@@ -77,11 +77,11 @@ export class BigQuerySink implements Sink {
     const rows = indexes.map((index) => toRow(batch[index] as DeliveryEvent))
     const sizes = rows.map((row) => Buffer.byteLength(JSON.stringify(row)))
     for (const chunk of chunkBySize(sizes)) {
-      const chunkRows: RawRow[] = chunk.map((position) => rows[position] as RawRow)
+      const chunkRows = chunk.map((position) => new OpaqueRow(rows[position] as RawRow))
       const batchIndexOf = (position: number): number => indexes[chunk[position] as number] as number
       try {
         // skipInvalidRows: valid rows go in even when others are invalid, so only the bad ones come back.
-        await table.insert(chunkRows, { raw: true, skipInvalidRows: true, partialRetries: 0 })
+        await table.insert(chunkRows as unknown as RawRow[], { raw: true, skipInvalidRows: true, partialRetries: 0 })
       } catch (error) {
         const insertErrors = insertErrorsOf(error)
         if (insertErrors === undefined) {

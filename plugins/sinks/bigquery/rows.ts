@@ -51,6 +51,23 @@ export interface RawRow {
   readonly json: Record<string, unknown>
 }
 
+/**
+ * A row the client library hands on untouched. On every insertAll it deep-copies plain objects
+ * (`extend`) and walks them for a `{{projectId}}` token; for 500 rows that was about a sixth of a
+ * worker's CPU in the benchmark. An object without own enumerable fields is copied by reference and
+ * not walked, and JSON.stringify still writes the row, through toJSON.
+ */
+export class OpaqueRow {
+  readonly #row: RawRow
+  constructor (row: RawRow) {
+    this.#row = row
+  }
+
+  toJSON (): RawRow {
+    return this.#row
+  }
+}
+
 export function toRow (delivery: DeliveryEvent): RawRow {
   const { event } = delivery
   const data = isRecord(event.data) ? event.data : {}
