@@ -246,3 +246,16 @@ t.test('an unreachable API is a retryable network error', async (t) => {
   await eventually(async () => (await sink.metric('sink_events_dead_lettered_total')) === 1 ? true : undefined)
   t.equal(await sink.metric('sink_errors_total', { error_type: 'network' }), 2, 'two attempts, both network errors')
 })
+
+t.test('rows reach BigQuery as built: the client library does not rewrite a "{{projectId}}" in them', async (t) => {
+  const fake = await fakeBigQuery(t)
+  const sink = await startSink(t, bigquery(fake))
+  const event = sampleEvent({ data: { campaign_id: 5, subject: 'Hello {{projectId}}', href: 'https://example.com/?p={{projectId}}' } })
+  await sink.send([event])
+  await sink.settled(1)
+  const row = fake.inserts[0]?.rows[0]
+  t.equal(row?.insertId, event.event_id)
+  t.equal(row?.json.subject, 'Hello {{projectId}}')
+  t.equal(row?.json.href, 'https://example.com/?p={{projectId}}')
+  t.equal(row?.json.data, JSON.stringify(event.data))
+})
