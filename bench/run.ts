@@ -12,13 +12,15 @@
  * --e2e-rate N (requests/s offered in scenario 2's sustained phase; default: as fast as ingest answers),
  * --only 1|2 (one scenario),
  * --profile (run the scenario-1 gateway under --cpu-prof and print its top self-time functions),
- * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after),
+ * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after;
+ * --compare-node-args="ARGS" starts it with these Node options, e.g. --compare .
+ * --compare-node-args="--max-semi-space-size=8" to weigh a V8 setting),
  * --json FILE (write every figure).
  */
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, availableParallelism, tmpdir } from 'node:os'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { EventSource } from './events.js'
@@ -44,6 +46,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
     compare: { type: 'string' },
+    'compare-node-args': { type: 'string', default: '' },
     json: { type: 'string' }
   }
 })
@@ -125,10 +128,13 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
     cwd: ROOT
   })
   const targets = [{ name: 'baseline', process: baseline, prefix: baselinePrefix }, { name: 'gateway', process: gateway, prefix: gatewayPrefix }]
+  let compare: BenchProcess | undefined
   if (flags.compare !== undefined) {
     const comparePrefix = `cio-bench-${runId}-cmp`
-    const other = await startGateway('gateway-compare', 'ingest', gatewayYaml(redis, comparePrefix, sinks, 'warehouse, archive'), [], flags.compare)
+    const nodeArgs = (flags['compare-node-args'] ?? '').split(' ').filter((arg) => arg !== '')
+    const other = await startGateway('gateway-compare', 'ingest', gatewayYaml(redis, comparePrefix, sinks, 'warehouse, archive'), nodeArgs, resolve(flags.compare))
     targets.push({ name: 'compare', process: other, prefix: comparePrefix })
+    compare = other
   }
   const events = new EventSource(FIXTURES, secret, runId)
   const max: Record<string, LoadResult> = {}
@@ -194,6 +200,7 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
       gatewayHalfRateRssMb: steadyRss(gateway, half.gateway as LoadResult),
       gatewayPeakRssMb: gateway.memory().peakMb,
       baselineSteadyRssMb: steadyRss(baseline, baselineMax),
+      ...(compare === undefined ? {} : { compareSteadyRssMb: steadyRss(compare, max.compare as LoadResult), compareHalfRateRssMb: steadyRss(compare, half.compare as LoadResult), comparePeakRssMb: compare.memory().peakMb }),
       baselinePeakRssMb: baseline.memory().peakMb
     }
     if (stored !== 2 * accepted || accepted < gatewayMax.ok) log(`WARNING: the gateway stored ${stored} jobs for ${accepted} accepted events (${gatewayMax.ok} answers counted), expected two per event`)
@@ -368,7 +375,7 @@ function report (): string {
         `${(ingest.serverCpuMsPerRequest[name] ?? NaN).toFixed(3)} | ${(ingest.redisCpuMsPerRequest[name] ?? NaN).toFixed(3)} |`)
     }
     lines.push(`gateway / baseline: ${ingest.ratio.toFixed(2)}×`)
-    if (ingest.max.compare !== undefined) lines.push(`compare (${String(flags.compare)}) / baseline: ${(ingest.max.compare.requestsPerSecond / (ingest.max.baseline as LoadResult).requestsPerSecond).toFixed(2)}×`)
+    if (ingest.max.compare !== undefined) lines.push(`compare (${String(flags.compare)} ${flags['compare-node-args'] ?? ''}) / baseline: ${(ingest.max.compare.requestsPerSecond / (ingest.max.baseline as LoadResult).requestsPerSecond).toFixed(2)}×`)
   }
   const e2e = figures.endToEnd as EndToEnd | undefined
   if (e2e !== undefined) {
