@@ -151,6 +151,9 @@ export class RedisBackend implements QueueBackend {
       maxStalledCount: 10,
       lockDuration: this.options.lockDurationMs ?? 30_000,
       stalledInterval: this.options.lockDurationMs ?? 30_000,
+      // BullMQ waits 15 s by default before fetching again after a Redis error; after a short outage
+      // that is 15 s of lag for nothing. Redis' own reconnect backoff already paces the attempts.
+      runRetryDelay: 1000,
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryDelayMs(attemptsMade, settings.retry, error)
       }
