@@ -5,7 +5,7 @@
  * `stopped` because of another one, and every request-level error but 400/413, is retried.
  */
 import { PermanentSinkError, RetryableSinkError, type SinkError } from '../../../src/errors.js'
-import { statusError, transportErrorType } from '../shared/http-errors.js'
+import { statusError, transportErrorType } from '../common/http-errors.js'
 
 export interface InsertError {
   readonly index: number

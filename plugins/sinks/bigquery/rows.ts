@@ -3,7 +3,7 @@
  * insertAll requests that stay under the API's limits.
  */
 import type { DeliveryEvent } from '../../../src/sinks/contract.js'
-import { eventTimeMs } from '../shared/event-time.js'
+import { eventTimeMs } from '../common/event-time.js'
 
 export interface ColumnSpec {
   readonly name: string

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { DeliveryEvent } from '../../../src/sinks/contract.js'
-import { eventTimeMs } from '../shared/event-time.js'
+import { eventTimeMs } from '../common/event-time.js'
 
 /** `<prefix>source=<source>/object_type=<object_type>/dt=<YYYY-MM-DD>/hour=<HH>/` of one event. */
 export function partitionOf (prefix: string, event: DeliveryEvent): string {

@@ -4,7 +4,7 @@ import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client
 import { RetryableSinkError } from '../../../src/errors.js'
 import type { Logger } from '../../../src/logger.js'
 import type { BatchOutcome, DeliveryEvent, Sink } from '../../../src/sinks/contract.js'
-import { retryAfterMs, transportErrorType } from '../shared/http-errors.js'
+import { retryAfterMs, transportErrorType } from '../common/http-errors.js'
 import { objectName, partitionOf } from './keys.js'
 
 const gzip = promisify(gzipCallback)

@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks'
 import { PermanentSinkError, RetryableSinkError, type SinkError } from '../../../src/errors.js'
 import type { Logger } from '../../../src/logger.js'
 import type { BatchOutcome, DeliveryEvent, Sink } from '../../../src/sinks/contract.js'
-import { retryAfterMs, statusError, transportErrorType } from '../shared/http-errors.js'
+import { retryAfterMs, statusError, transportErrorType } from '../common/http-errors.js'
 import { SsrfRefusedError, guardedConnector } from './ssrf-guard.js'
 
 export interface WebhookSinkOptions {
