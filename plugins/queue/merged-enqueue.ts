@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto'
 import { Job, type JobJson, type JobsOptions, type Queue, type RedisJobOptions } from 'bullmq'
 import type { EnqueueRequest, IngestOutcome, SinkQueueSettings } from './backend.js'
+import { withTimeout } from './timeout.js'
 
 type QueueClient = Awaited<Queue['client']>
 
@@ -128,17 +129,5 @@ export class MergedEnqueue {
       this.encodedOptions.set(sink.name, encoded)
     }
     return encoded
-  }
-}
-
-async function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }

@@ -20,6 +20,7 @@ import {
   QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
   type QueueBackend, type QueueCounts, type WorkerSettings
 } from './backend.js'
+import { withTimeout } from './timeout.js'
 
 const BACKOFF_TYPE = 'cio-gateway'
 /** How long an ingest write may wait for Redis before the request is answered 503 (Customer.io waits 4 s). */
@@ -241,17 +242,5 @@ function jobOptions (attempts: number): JobsOptions {
     backoff: { type: BACKOFF_TYPE },
     removeOnComplete: COMPLETED_KEPT,
     removeOnFail: false
-  }
-}
-
-async function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }
