@@ -3,14 +3,14 @@
  * ServiceMonitor gives it, loads the chart's alert rules, and answers queries about a signed event.
  */
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { stringify } from 'yaml'
 import { CHART_DIR } from './helpers/chart.js'
 import { freePort, postSignedEvent, startGateway } from './helpers/gateway.js'
+import { startService } from './helpers/service.js'
 import { requireTool } from './helpers/tools.js'
 
 interface QueryResult { status: string, data: { resultType: string, result: Array<{ metric: Record<string, string>, value: [number, string] }> } }
@@ -25,37 +25,17 @@ async function startPrometheus (t: Test, target: string): Promise<{ url: string,
     scrape_configs: [{ job_name: 'cio-gateway', static_configs: [{ targets: [target] }] }]
   }))
   const port = await freePort()
-  let output = ''
-  const child = spawn(binary, [
-    `--config.file=${config}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`
-  ], { stdio: ['ignore', 'pipe', 'pipe'] })
-  child.stdout.on('data', (c: Buffer) => { output += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { output += c.toString() })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(killer)
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
-  while (true) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${output}`)
-    try {
-      if ((await fetch(`${url}/-/ready`)).status === 200) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`prometheus was not ready within 30 s:\n${output}`)
-    await sleep(200)
-  }
-  return { url, output: () => output }
+  const { output } = await startService(t, {
+    name: 'prometheus',
+    command: binary,
+    args: [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+    dir,
+    readyUrl: `${url}/-/ready`,
+    timeoutMs: 30_000,
+    pollMs: 200
+  })
+  return { url, output }
 }
 
 async function query (prometheus: string, promql: string): Promise<QueryResult> {

@@ -2,14 +2,14 @@
  * A real gateway process for the deployment tests: `node bin/cio-gateway.js serve` on a free
  * loopback port with the embedded queue and a file sink, stopped with SIGTERM in teardown.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createHmac } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ROOT } from './chart.js'
+import { startService } from './service.js'
 import { run } from './tools.js'
 
 export const GATEWAY_SECRET = 's3cret'
@@ -97,39 +97,20 @@ export async function startGateway (t: Teardownable): Promise<RunningGateway> {
     ''
   ].join('\n'))
   const port = await freePort()
-  let output = ''
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin', 'cio-gateway.js'), 'serve', '--config', config, '--role', 'all'], {
-    cwd: dir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(killer)
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
   const url = `http://127.0.0.1:${port}`
   // Generous: the CLI loads every sink's SDK, and a loaded 2-core CI machine is slow at that.
-  const deadline = Date.now() + 60_000
-  while (true) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${output}`)
-    try {
-      const res = await fetch(`${url}/healthz`)
-      if (res.status === 200) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the gateway did not answer /healthz within 60 s:\n${output}`)
-    await sleep(100)
-  }
-  return { url, port, dir, output: () => output }
+  const { output } = await startService(t, {
+    name: 'the gateway',
+    command: process.execPath,
+    args: [join(ROOT, 'bin', 'cio-gateway.js'), 'serve', '--config', config, '--role', 'all'],
+    dir,
+    cwd: dir,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    readyUrl: `${url}/healthz`,
+    timeoutMs: 60_000,
+    pollMs: 100
+  })
+  return { url, port, dir, output }
 }
 
 /** POSTs one event signed the Customer.io way (SPEC §2). */
