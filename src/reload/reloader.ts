@@ -160,9 +160,10 @@ export class ConfigReloader {
 
   private fail (file: string, trigger: ReloadTrigger, errors: readonly string[]): ReloadOutcome {
     const { metrics, logger } = this.options
-    metrics.configReloads.inc({ result: 'failure' })
+    // Logged before the counter moves, so whoever sees the failure in /metrics finds its reasons in the log.
     for (const error of errors) logger.error({ file, trigger }, `config reload refused: ${error}`)
     logger.error({ file, trigger, errors: errors.length }, 'config reload failed: still running the previous configuration')
+    metrics.configReloads.inc({ result: 'failure' })
     return { result: 'failure', errors }
   }
 }

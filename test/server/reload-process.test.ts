@@ -113,6 +113,8 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
   // Broken in place (no rename): two errors, both logged; the running configuration stays.
   writeFileSync(configFile, routesYaml({ prefix, data, audit: true }).replace('sinks: [audit]', 'sinks: [audti]').replace('max_events: 100', 'max_events: lots'))
   await eventually(async () => await reloads(port, 'failure') === 1 ? true : undefined, 15_000, 'the refused reload')
+  // The log reaches this process through a pipe, which may trail the /metrics answer.
+  await eventually(() => gateway.output().includes('still running the previous configuration') ? true : undefined, 5_000, 'the reload failure in the log')
   t.match(gateway.output(), `config reload refused: ${configFile}:`)
   t.match(gateway.output(), 'sinks.local.batch.max_events: must be integer')
   t.match(gateway.output(), /"msg":"config reload failed: still running the previous configuration"/)
