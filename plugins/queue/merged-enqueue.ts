@@ -1,34 +1,34 @@
 /**
  * The ingest write of the Redis backend, with the writes of concurrent requests merged.
  *
- * Every request that reaches `enqueue` during one turn of the event loop joins one MULTI … EXEC, so
- * a busy gateway makes one Redis round trip (one write, one read, one timer) per turn instead of one
- * per request. Semantics stay those of one MULTI per request:
- *   - a request's adds (one per routed sink, each with the dedupe key) are consecutive inside the
- *     transaction, and Redis never interleaves a MULTI with other clients: concurrent copies of one
- *     event, in the same transaction or not, see all of the other's jobs or none;
- *   - a transaction that fails as a whole (Redis away, no answer in time) fails every request in
- *     it, and nothing of it was written, so no dedupe mark stays behind;
- *   - results map back per request: `accepted` when one of its adds returned its own job id, else
- *     `duplicate`; a request whose add failed inside the transaction fails alone.
+ * Every request that reaches `enqueue` during one turn of the event loop joins one call of the
+ * batch script (ingest-script.ts), so a busy gateway makes one Redis round trip (one write, one read,
+ * one timer) per turn instead of one per request. Semantics stay those of one write per request:
+ *   - an event's dedupe check and its jobs (one per routed sink) are written together by a script,
+ *     and Redis runs a script alone: concurrent copies of one event, in the same batch or not, see
+ *     all of the other's jobs or none;
+ *   - a batch that fails as a whole (Redis away, no answer in time) fails every request in it, and
+ *     nothing of it was written, so no dedupe mark stays behind;
+ *   - results map back per request: `accepted`, `duplicate`, or an error for that request alone (a
+ *     queue whose keys are broken in Redis).
  *
- * Jobs are added with BullMQ's own addJob script through the queue's `scripts.addJob`, as
- * `Job.addJob` does, without building a `Job` per add: the job's data JSON (which holds the whole
- * body as a string) is serialised once per event for all its sinks, and the encoded options are
- * computed once per sink. A test compares what this writes with what `Job.addJob` writes.
+ * The job's data JSON (which holds the whole body as a string) is serialised once per event for all
+ * its sinks, and each sink's encoded options once per sink.
  */
 import { randomBytes } from 'node:crypto'
-import { Job, type JobJson, type JobsOptions, type Queue, type RedisJobOptions } from 'bullmq'
+import { Job, type JobsOptions, type Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { EnqueueRequest, IngestOutcome, SinkQueueSettings } from './backend.js'
+import { ERROR_PREFIX, INGEST_BATCH_LUA, batchArguments, type BatchEvent, type BatchResult, type QueueTarget } from './ingest-script.js'
 import { withTimeout } from './timeout.js'
 
 type QueueClient = Awaited<Queue['client']>
+type BatchScript = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<BatchResult[]>
 
-/** Requests merged into one transaction at most; more wait for the next one (in the same turn). */
-const MAX_REQUESTS_PER_TRANSACTION = 256
+/** Requests merged into one batch at most; more wait for the next one (in the same turn). */
+const MAX_REQUESTS_PER_BATCH = 256
 const JOB_NAME = 'event'
-/** The key BullMQ stores `deduplication` under in encoded options. */
-const DEDUPLICATION_KEY = Object.keys(Job.optsAsJSON({ deduplication: { id: 'x' } }))[0] as string
+const SCRIPT_COMMAND = 'cioIngestBatch'
 
 interface Pending {
   readonly request: EnqueueRequest
@@ -41,8 +41,10 @@ export interface MergedEnqueueOptions {
   /** The producer connection, once ready; rejects when Redis cannot be reached in time. */
   readonly client: () => Promise<QueueClient>
   readonly queue: (name: string) => Queue
-  /** BullMQ options of a sink's jobs, without deduplication. */
+  /** BullMQ options of a sink's jobs. */
   readonly jobOptions: (sink: SinkQueueSettings) => JobsOptions
+  /** Dedupe marks are `{dedupePrefix}{source}:{dedupe key}`. */
+  readonly dedupePrefix: string
   readonly dedupeTtlMs: number
   readonly timeoutMs: number
 }
@@ -53,12 +55,13 @@ export class MergedEnqueue {
   /** Job ids: unique per process start, then a counter; never an integer, never a ':' (BullMQ's rules). */
   private readonly idPrefix = `g${randomBytes(8).toString('hex')}-`
   private idCounter = 0
-  private readonly encodedOptions = new Map<string, RedisJobOptions>()
+  /** Per sink settings object: a config reload brings new ones, with perhaps other retry options. */
+  private readonly targets = new WeakMap<SinkQueueSettings, QueueTarget>()
   private readonly flushNow = (): void => this.flush()
 
   constructor (private readonly options: MergedEnqueueOptions) {}
 
-  /** Dedupes and enqueues one event for its sinks; resolves once Redis confirmed the transaction it joined. */
+  /** Dedupes and enqueues one event for its sinks; resolves once Redis confirmed the batch it joined. */
   enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
     return new Promise<IngestOutcome>((resolve, reject) => {
       // One id per event: job ids are per queue, so its sinks can share it.
@@ -73,8 +76,8 @@ export class MergedEnqueue {
   private flush (): void {
     this.scheduled = false
     while (this.pending.length > 0) {
-      const batch = this.pending.length <= MAX_REQUESTS_PER_TRANSACTION ? this.pending : this.pending.slice(0, MAX_REQUESTS_PER_TRANSACTION)
-      this.pending = batch === this.pending ? [] : this.pending.slice(MAX_REQUESTS_PER_TRANSACTION)
+      const batch = this.pending.length <= MAX_REQUESTS_PER_BATCH ? this.pending : this.pending.slice(0, MAX_REQUESTS_PER_BATCH)
+      this.pending = batch === this.pending ? [] : this.pending.slice(MAX_REQUESTS_PER_BATCH)
       this.write(batch).catch((error: unknown) => {
         const reason = error instanceof Error ? error : new Error(String(error))
         for (const item of batch) item.reject(reason)
@@ -84,50 +87,66 @@ export class MergedEnqueue {
 
   private async write (batch: readonly Pending[]): Promise<void> {
     const client = await this.options.client()
-    const transaction = client.multi()
-    let commands = 0
+    const queueIndex = new Map<string, number>()
+    const queues: QueueTarget[] = []
+    const events: BatchEvent[] = []
     for (const { request, jobId } of batch) {
-      const { payload } = request
-      const job = {
-        name: JOB_NAME,
-        data: JSON.stringify(payload),
-        timestamp: payload.r,
-        deduplicationId: `${request.source}:${request.dedupeKey}`
-      } as JobJson
-      const dedupe = { id: job.deduplicationId as string, ttl: this.options.dedupeTtlMs }
+      const indexes: number[] = []
       for (const sink of request.sinks) {
-        const opts = { ...this.encoded(sink), [DEDUPLICATION_KEY]: dedupe } as RedisJobOptions
-        // Queues the command on the transaction synchronously; its promise settles with exec (checked below).
-        this.options.queue(sink.name).scripts.addJob(transaction, job, opts, jobId).catch(() => {})
-        commands++
+        let index = queueIndex.get(sink.name)
+        if (index === undefined) {
+          index = queues.length
+          queueIndex.set(sink.name, index)
+          queues.push(this.target(sink))
+        }
+        indexes.push(index)
       }
+      const { payload } = request
+      events.push({ dedupeId: `${request.source}:${request.dedupeKey}`, jobId, timestamp: payload.r, data: JSON.stringify(payload), queues: indexes })
     }
-    // MULTI itself is the first queued command. A mismatch would map results to the wrong requests.
-    const queued = (transaction as unknown as { length: number }).length
-    if (queued !== commands + 1) throw new Error(`redis transaction holds ${queued - 1} commands, expected ${commands}`)
-    const results = await withTimeout(transaction.exec(), this.options.timeoutMs, 'redis did not answer in time')
-    if (results === null) throw new Error('redis transaction was discarded')
-    let index = 0
-    for (const { request, jobId, resolve, reject } of batch) {
-      let added = false
-      let failure: Error | null = null
-      for (let i = 0; i < request.sinks.length; i++) {
-        const [error, id] = results[index++] as [Error | null, unknown]
-        if (error !== null) failure = error
-        else if (id === jobId) added = true
-      }
-      if (failure !== null) reject(failure)
-      else resolve(added ? 'accepted' : 'duplicate')
+    const { keys, args } = batchArguments(this.options.dedupePrefix, this.options.dedupeTtlMs, JOB_NAME, queues, events)
+    const results = await withTimeout(scriptOf(client)(keys.length, ...keys, ...args), this.options.timeoutMs, 'redis did not answer in time')
+    if (!Array.isArray(results) || results.length !== batch.length) throw new Error(`redis answered ${String(results?.length)} results for ${batch.length} events`)
+    for (let i = 0; i < batch.length; i++) {
+      const { resolve, reject } = batch[i] as Pending
+      const result = results[i]
+      if (result === 1) resolve('accepted')
+      else if (result === 0) resolve('duplicate')
+      else reject(new Error(String(result).replace(ERROR_PREFIX, '')))
     }
   }
 
-  /** The sink's job options as BullMQ stores them (its short keys), computed once per sink. */
-  private encoded (sink: SinkQueueSettings): RedisJobOptions {
-    let encoded = this.encodedOptions.get(sink.name)
-    if (encoded === undefined) {
-      encoded = Job.optsAsJSON(this.options.jobOptions(sink))
-      this.encodedOptions.set(sink.name, encoded)
+  /** A sink's queue keys and encoded options, computed once per sink. */
+  private target (sink: SinkQueueSettings): QueueTarget {
+    let target = this.targets.get(sink)
+    if (target === undefined) {
+      const queue = this.options.queue(sink.name)
+      const { wait, paused, meta, active, marker } = queue.keys
+      target = {
+        wait: wait as string,
+        paused: paused as string,
+        meta: meta as string,
+        active: active as string,
+        marker: marker as string,
+        jobPrefix: `${queue.qualifiedName}:`,
+        optionsJson: JSON.stringify(Job.optsAsJSON(this.options.jobOptions(sink)))
+      }
+      this.targets.set(sink, target)
     }
-    return encoded
+    return target
   }
+}
+
+const scripts = new WeakMap<QueueClient, BatchScript>()
+
+/** The batch script as a command of the connection (ioredis sends EVALSHA, and EVAL when Redis lost it). */
+function scriptOf (client: QueueClient): BatchScript {
+  let script = scripts.get(client)
+  if (script === undefined) {
+    // No numberOfKeys: the number of keys (five per queue of the batch) is the first argument of each call.
+    ;(client as unknown as Pick<Redis, 'defineCommand'>).defineCommand(SCRIPT_COMMAND, { lua: INGEST_BATCH_LUA })
+    script = (client as unknown as Record<typeof SCRIPT_COMMAND, BatchScript>)[SCRIPT_COMMAND].bind(client)
+    scripts.set(client, script)
+  }
+  return script
 }

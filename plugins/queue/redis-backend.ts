@@ -1,12 +1,8 @@
 /**
- * BullMQ on Redis: one queue per sink, and an ingest write that dedupes and enqueues in one MULTI
- * (shared by the requests of one event-loop turn: see merged-enqueue.ts).
- *
- * Why MULTI + BullMQ deduplication: each job is added by BullMQ's own Lua script with
- * `deduplication: { id, ttl: window }`, which sets the dedupe key and adds the job atomically, or
- * adds nothing when the key exists. MULTI runs the adds for all chosen sinks back to back with no
- * other client in between, so concurrent copies of one event see all-or-nothing, and a failed write
- * leaves no dedupe mark behind (Customer.io's retry is accepted).
+ * BullMQ on Redis: one queue per sink, and an ingest write that dedupes and enqueues in one Lua
+ * script per batch of requests (merged-enqueue.ts, ingest-script.ts): the dedupe mark, lasting the
+ * dedupe window, is set and every chosen sink's job added atomically, or nothing is written for a
+ * copy seen before; a failed write leaves no mark behind (Customer.io's retry is accepted).
  */
 import { randomUUID } from 'node:crypto'
 import { Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
@@ -65,6 +61,7 @@ export class RedisBackend implements QueueBackend {
       client: async () => await this.client(),
       queue: (name) => this.queueFor(name),
       jobOptions: (sink) => jobOptions(sink.retry.attempts),
+      dedupePrefix: dedupePrefixOf(options.prefix),
       dedupeTtlMs: options.dedupeWindowMs,
       timeoutMs: STORE_TIMEOUT_MS
     })
@@ -234,6 +231,11 @@ async function closeConnection (client: Redis): Promise<void> {
   } else {
     client.disconnect()
   }
+}
+
+/** Where dedupe marks live: `{prefix}:_dedupe:{source}:{key}`; no sink queue can be named `_dedupe`. */
+export function dedupePrefixOf (prefix: string): string {
+  return `${prefix}:_dedupe:`
 }
 
 function jobOptions (attempts: number): JobsOptions {

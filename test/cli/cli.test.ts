@@ -51,7 +51,7 @@ t.test('with REDIS_URL set, npm start uses BullMQ', async (t) => {
   await eventually(() => readLines(dir).length > 0 ? true : undefined)
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.disconnect())
-  t.equal(await redis.exists(`${prefix}:local:de:customerio:${String(event.event_id)}`), 1, 'the dedupe mark is a BullMQ deduplication key')
+  t.equal(await redis.exists(`${prefix}:_dedupe:customerio:${String(event.event_id)}`), 1, 'the dedupe mark is in Redis')
   t.ok(Number(await redis.get(`${prefix}:local:id`) ?? 0) >= 0 && (await redis.exists(`${prefix}:local:meta`)) === 1, 'the BullMQ queue exists')
   gateway.signal('SIGTERM')
   await gateway.exited

@@ -117,7 +117,7 @@ t.test('deno task start with REDIS_URL: BullMQ on Redis, file sink, metrics, SIG
   t.strictSame({ status: ready.status, body: await ready.json() }, { status: 200, body: { status: 'ready', role: 'all', queue: 'redis', checks: { config: 'ok', queue: 'ok' }, warnings: [] } })
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.disconnect())
-  t.equal(await redis.exists(`${prefix}:local:de:customerio:${String(gateway.event.event_id)}`), 1, 'the dedupe mark is a BullMQ deduplication key in Redis')
+  t.equal(await redis.exists(`${prefix}:_dedupe:customerio:${String(gateway.event.event_id)}`), 1, 'the dedupe mark is in Redis')
   t.equal(await gateway.stop(), 0, 'exit 0 after a graceful shutdown')
 })
 

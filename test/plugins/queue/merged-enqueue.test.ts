@@ -1,16 +1,19 @@
 /**
- * The merged ingest write: requests of one event-loop turn share one MULTI, and each still gets the
- * answer (and the atomicity) of a transaction of its own.
+ * The merged ingest write: requests of one event-loop turn share one call of the batch script, and
+ * each still gets the answer (and the atomicity) of a write of its own. The jobs it writes are
+ * compared with BullMQ's own and processed by BullMQ workers.
  */
 import t from 'tap'
-import { Job, Queue, type JobsOptions } from 'bullmq'
+import { Job, Queue, Worker, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import { MergedEnqueue } from '../../../plugins/queue/merged-enqueue.js'
 import type { EnqueueRequest, SinkQueueSettings } from '../../../plugins/queue/backend.js'
+import type { JobPayload } from '../../../src/sinks/job.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../../helpers/redis.js'
 
 const RETRY = { attempts: 3, initialDelayMs: 100, maxDelayMs: 1000 }
 const WINDOW_MS = 60_000
+const SCRIPT_COMMAND = 'cioIngestBatch'
 const jobOptions = (sink: SinkQueueSettings): JobsOptions => ({
   attempts: sink.retry.attempts, backoff: { type: 'cio-gateway' }, removeOnComplete: { count: 1000, age: 3600 }, removeOnFail: false
 })
@@ -20,11 +23,11 @@ interface Setup {
   redis: Redis
   prefix: string
   queue: (name: string) => Queue
-  /** Transactions started so far. */
-  transactions: () => number
+  /** Batch script calls made so far. */
+  batches: () => number
   sink: (name: string) => SinkQueueSettings
-  /** Replaces the exec of the next transactions (to make them fail). */
-  failExec: (error: Error | undefined) => void
+  /** Makes the next batch calls fail before they reach Redis (undefined: works again). */
+  failBatches: (error: Error | undefined) => void
 }
 
 async function setup (t: { teardown (fn: () => unknown): void }): Promise<Setup> {
@@ -39,25 +42,26 @@ async function setup (t: { teardown (fn: () => unknown): void }): Promise<Setup>
     }
     return found
   }
-  let transactions = 0
-  let execError: Error | undefined
+  let batches = 0
+  let failure: Error | undefined
+  const client = await queue('a').client
+  // Counts the script calls, and can fail them before anything is sent.
+  const observed = new Proxy(client, {
+    get: (target, property, receiver) => {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (property !== SCRIPT_COMMAND || typeof value !== 'function') return value
+      return async (...args: unknown[]) => {
+        batches++
+        if (failure !== undefined) throw failure
+        return await (value as (...args: unknown[]) => Promise<unknown>).apply(target, args)
+      }
+    }
+  })
   const writes = new MergedEnqueue({
-    client: async () => {
-      const client = await queue('a').client
-      return new Proxy(client, {
-        get: (target, property, receiver) => property !== 'multi'
-          ? Reflect.get(target, property, receiver)
-          : () => {
-              transactions++
-              const transaction = target.multi()
-              // Never sent: nothing of this transaction reaches Redis.
-              if (execError !== undefined) transaction.exec = async () => { throw execError }
-              return transaction
-            }
-      })
-    },
+    client: async () => observed,
     queue,
     jobOptions,
+    dedupePrefix: `${prefix}:_dedupe:`,
     dedupeTtlMs: WINDOW_MS,
     timeoutMs: 1500
   })
@@ -72,13 +76,13 @@ async function setup (t: { teardown (fn: () => unknown): void }): Promise<Setup>
     redis,
     prefix,
     queue,
-    transactions: () => transactions,
+    batches: () => batches,
     sink: (name) => {
       const settings = sinks.get(name) ?? { name, retry: RETRY }
       sinks.set(name, settings)
       return settings
     },
-    failExec: (error) => { execError = error }
+    failBatches: (error) => { failure = error }
   }
 }
 
@@ -87,80 +91,141 @@ function request (s: Setup, eventId: string, sinks: string[]): EnqueueRequest {
   return { source: 'customerio', dedupeKey: eventId, payload: { s: 'customerio', r: 1_726_000_000_123, b: body, e: eventId }, sinks: sinks.map(s.sink) }
 }
 
-t.test('concurrent requests share one transaction and each gets its own answer', async (t) => {
+t.test('concurrent requests share one batch and each gets its own answer', async (t) => {
   const s = await setup(t)
   const ids = Array.from({ length: 20 }, (_, n) => `evt-${n}`)
   // Each event twice, interleaved: the first copy is accepted, the second is a duplicate.
   const requests = [...ids, ...ids].map((id) => request(s, id, ['a', 'b']))
   const answers = await Promise.all(requests.map(async (one) => await s.writes.enqueue(one)))
-  t.equal(s.transactions(), 1, 'one MULTI for the 40 requests')
+  t.equal(s.batches(), 1, 'one script call for the 40 requests')
   t.same(answers, [...ids.map(() => 'accepted'), ...ids.map(() => 'duplicate')])
   t.equal(await s.queue('a').getWaitingCount(), 20, 'sink a: one job per event')
   t.equal(await s.queue('b').getWaitingCount(), 20, 'sink b: one job per event')
   t.same(await Promise.all(ids.map(async (id) => await s.writes.enqueue(request(s, id, ['a', 'b'])))), ids.map(() => 'duplicate'), 'later copies are duplicates too')
-  t.equal(s.transactions(), 2)
+  t.equal(s.batches(), 2)
+  t.equal((await s.redis.keys(`${s.prefix}:_dedupe:*`)).length, 20, 'one dedupe mark per event, not per sink')
 })
 
-t.test('more requests than one transaction takes are split over several, all answered', async (t) => {
+t.test('events of one batch go to the sinks their own routes chose', async (t) => {
+  const s = await setup(t)
+  const answers = await Promise.all([
+    s.writes.enqueue(request(s, 'only-a', ['a'])),
+    s.writes.enqueue(request(s, 'only-b', ['b'])),
+    s.writes.enqueue(request(s, 'both', ['b', 'a']))
+  ])
+  t.same(answers, ['accepted', 'accepted', 'accepted'])
+  t.equal(s.batches(), 1)
+  const eventsIn = async (name: string): Promise<string[]> =>
+    (await s.queue(name).getWaiting()).map((job) => (job.data as JobPayload).e).sort()
+  t.same(await eventsIn('a'), ['both', 'only-a'])
+  t.same(await eventsIn('b'), ['both', 'only-b'])
+})
+
+t.test('more requests than one batch takes are split over several, all answered', async (t) => {
   const s = await setup(t)
   const answers = await Promise.all(Array.from({ length: 600 }, async (_, n) => await s.writes.enqueue(request(s, `many-${n}`, ['a']))))
-  t.equal(s.transactions(), 3, '600 requests: 256 + 256 + 88')
+  t.equal(s.batches(), 3, '600 requests: 256 + 256 + 88')
   t.ok(answers.every((answer) => answer === 'accepted'))
   t.equal(await s.queue('a').getWaitingCount(), 600)
 })
 
-t.test('a request whose add fails inside the transaction fails alone', async (t) => {
+t.test('a request routed to a queue whose keys are broken fails alone, and nothing of it is written', async (t) => {
   const s = await setup(t)
-  // A queue whose meta key has the wrong type makes BullMQ's add script fail for that queue only.
+  // A queue whose meta key has the wrong type: BullMQ could not use it either.
   await s.redis.set(`${s.prefix}:broken:meta`, 'not a hash')
   const results = await Promise.allSettled([
     s.writes.enqueue(request(s, 'ok-1', ['a'])),
     s.writes.enqueue(request(s, 'bad', ['a', 'broken'])),
     s.writes.enqueue(request(s, 'ok-2', ['b']))
   ])
-  t.equal(s.transactions(), 1)
+  t.equal(s.batches(), 1)
   t.same(results.map((result) => result.status), ['fulfilled', 'rejected', 'fulfilled'])
-  t.match((results[1] as PromiseRejectedResult).reason, { message: /WRONGTYPE/ })
+  t.match((results[1] as PromiseRejectedResult).reason, { message: /WRONGTYPE.*broken/ })
   t.same([(results[0] as PromiseFulfilledResult<string>).value, (results[2] as PromiseFulfilledResult<string>).value], ['accepted', 'accepted'])
+  t.equal(await s.redis.exists(`${s.prefix}:_dedupe:customerio:bad`), 0, 'no dedupe mark for the failed event')
+  t.same((await s.queue('a').getWaiting()).map((job) => (job.data as JobPayload).e), ['ok-1'], 'no job of the failed event in its healthy sink')
+  await s.redis.del(`${s.prefix}:broken:meta`)
+  t.equal(await s.writes.enqueue(request(s, 'bad', ['a', 'broken'])), 'accepted', 'its retry is accepted once the queue is healthy')
 })
 
-t.test('a transaction that fails rejects every request in it and leaves no dedupe mark', async (t) => {
+t.test('a batch that fails rejects every request in it and leaves no dedupe mark', async (t) => {
   const s = await setup(t)
-  s.failExec(new Error('Connection is closed.'))
+  s.failBatches(new Error('Connection is closed.'))
   const ids = Array.from({ length: 10 }, (_, n) => `lost-${n}`)
   const results = await Promise.allSettled(ids.map(async (id) => await s.writes.enqueue(request(s, id, ['a', 'b']))))
-  t.equal(s.transactions(), 1)
+  t.equal(s.batches(), 1)
   t.ok(results.every((result) => result.status === 'rejected' && (result.reason as Error).message === 'Connection is closed.'), 'every request rejected')
-  t.same(await s.redis.keys(`${s.prefix}:*:de:*`), [], 'no dedupe mark')
-  s.failExec(undefined)
+  t.same(await s.redis.keys(`${s.prefix}:_dedupe:*`), [], 'no dedupe mark')
+  s.failBatches(undefined)
   t.same(await Promise.all(ids.map(async (id) => await s.writes.enqueue(request(s, id, ['a', 'b'])))), ids.map(() => 'accepted'),
     'the retries are accepted')
 })
 
-t.test('a job is stored exactly as BullMQ\'s own Job.addJob stores it', async (t) => {
+t.test('a job is stored as BullMQ\'s own Job.addJob stores it', async (t) => {
   const s = await setup(t)
   const ours = request(s, 'same-shape', ['a'])
   t.equal(await s.writes.enqueue(ours), 'accepted')
   const [ourId] = await s.redis.lrange(`${s.prefix}:a:wait`, 0, -1)
   const client = await s.queue('a').client
-  const theirs = new Job(s.queue('a'), 'event', { ...ours.payload, e: 'reference' }, {
-    ...jobOptions(s.sink('a')), deduplication: { id: 'customerio:reference', ttl: WINDOW_MS }
-  }, 'reference-job')
+  const theirs = new Job(s.queue('a'), 'event', { ...ours.payload, e: 'reference' }, jobOptions(s.sink('a')), 'reference-job')
   theirs.timestamp = ours.payload.r
   await theirs.addJob(client)
   const mine = await s.redis.hgetall(`${s.prefix}:a:${String(ourId)}`)
   const reference = await s.redis.hgetall(`${s.prefix}:a:reference-job`)
   t.same(Object.keys(mine).sort(), Object.keys(reference).sort(), 'the same hash fields')
-  t.same(JSON.parse(String(mine.data)), ours.payload, 'data is the payload')
-  t.equal(mine.data, JSON.stringify(ours.payload))
-  t.same({ ...JSON.parse(String(mine.opts)), de: undefined }, { ...JSON.parse(String(reference.opts)), de: undefined }, 'the same options')
-  t.same(JSON.parse(String(mine.opts)).de, { id: 'customerio:same-shape', ttl: WINDOW_MS })
+  t.equal(mine.data, JSON.stringify(ours.payload), 'data is the payload\'s JSON')
+  t.same(JSON.parse(String(mine.opts)), JSON.parse(String(reference.opts)), 'the same options')
   for (const field of ['name', 'timestamp', 'delay', 'priority']) t.equal(mine[field], reference[field], field)
-  t.equal(mine.deid, 'customerio:same-shape')
-  t.equal(await s.redis.get(`${s.prefix}:a:de:customerio:same-shape`), ourId, 'the dedupe key names our job')
-  const ttl = await s.redis.pttl(`${s.prefix}:a:de:customerio:same-shape`)
-  t.ok(ttl > WINDOW_MS - 5000 && ttl <= WINDOW_MS, `the dedupe key lives for the window (${ttl} ms left)`)
+  t.same(await s.redis.lrange(`${s.prefix}:a:wait`, 0, -1), ['reference-job', ourId], 'both in the wait list, oldest last (FIFO)')
+  t.same(await s.redis.zrange(`${s.prefix}:a:marker`, 0, -1, 'WITHSCORES'), ['0', '0'], 'the marker that wakes workers')
+  t.equal(await s.redis.get(`${s.prefix}:_dedupe:customerio:same-shape`), ourId, 'the dedupe mark names the job')
+  const ttl = await s.redis.pttl(`${s.prefix}:_dedupe:customerio:same-shape`)
+  t.ok(ttl > WINDOW_MS - 5000 && ttl <= WINDOW_MS, `the dedupe mark lives for the window (${ttl} ms left)`)
   const job = await s.queue('a').getJob(String(ourId))
   t.same(job?.data, ours.payload, 'BullMQ reads it back')
   t.equal(job?.opts.attempts, RETRY.attempts)
+  t.equal(await s.queue('a').getWaitingCount(), 2, 'BullMQ counts both as waiting')
 })
+
+t.test('BullMQ workers take the jobs: a waiting worker is woken, and a paused queue keeps them until resumed', async (t) => {
+  const s = await setup(t)
+  const seen: string[] = []
+  const worker = new Worker('a', async (job) => { seen.push((job.data as JobPayload).e) }, {
+    connection: { url: REDIS_URL, maxRetriesPerRequest: null } as never, prefix: s.prefix
+  })
+  t.teardown(async () => await worker.close())
+  await worker.waitUntilReady()
+  // Let the worker block on the marker first, so only the marker can wake it.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(await s.writes.enqueue(request(s, 'wake-1', ['a'])), 'accepted')
+  await until(() => seen.includes('wake-1'))
+  t.same(seen, ['wake-1'], 'processed once')
+  await until(async () => (await s.queue('a').getCompletedCount()) === 1)
+
+  await s.queue('a').pause()
+  t.equal(await s.writes.enqueue(request(s, 'while-paused', ['a'])), 'accepted')
+  t.equal(await s.redis.llen(`${s.prefix}:a:paused`) + await s.redis.llen(`${s.prefix}:a:wait`), 1, 'stored')
+  t.match(await s.queue('a').getJobCounts('paused'), { paused: 1 }, 'BullMQ counts it as paused')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(seen, ['wake-1'], 'not taken while paused')
+  await s.queue('a').resume()
+  await until(() => seen.includes('while-paused'))
+  t.same(seen, ['wake-1', 'while-paused'])
+})
+
+t.test('a reload that changes a sink\'s retry settings changes the options of its next jobs', async (t) => {
+  const s = await setup(t)
+  t.equal(await s.writes.enqueue(request(s, 'before', ['a'])), 'accepted')
+  const reloaded = { ...request(s, 'after', ['a']), sinks: [{ name: 'a', retry: { ...RETRY, attempts: 7 } }] }
+  t.equal(await s.writes.enqueue(reloaded), 'accepted')
+  const attempts = Object.fromEntries((await s.queue('a').getWaiting()).map((job) => [(job.data as JobPayload).e, job.opts.attempts]))
+  t.same(attempts, { before: RETRY.attempts, after: 7 })
+})
+
+async function until (check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
