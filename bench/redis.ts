@@ -81,10 +81,21 @@ export async function deleteKeys (url: string, prefix: string): Promise<number> 
 }
 
 /** Jobs waiting in a BullMQ queue (what an ingest-only gateway leaves behind). */
-export async function waitingJobs (url: string, prefix: string, queue: string): Promise<number> {
+/** Events waiting in a queue: its jobs hold one event each, or a group of them (`{"m":[...]}`). */
+export async function waitingEvents (url: string, prefix: string, queue: string): Promise<number> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 })
   try {
-    return await client.llen(`${prefix}:${queue}:wait`)
+    const ids = await client.lrange(`${prefix}:${queue}:wait`, 0, -1)
+    let events = 0
+    for (let i = 0; i < ids.length; i += 500) {
+      const pipeline = client.pipeline()
+      for (const id of ids.slice(i, i + 500)) pipeline.hget(`${prefix}:${queue}:${id}`, 'data')
+      for (const [, data] of (await pipeline.exec()) ?? []) {
+        const parsed = JSON.parse(String(data)) as { m?: unknown[] }
+        events += Array.isArray(parsed.m) ? parsed.m.length : 1
+      }
+    }
+    return events
   } finally {
     client.disconnect()
   }

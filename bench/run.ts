@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { EventSource } from './events.js'
 import { BenchProcess } from './processes.js'
-import { deleteKeys, findRedis, redisCpuSeconds, waitingJobs, type BenchRedis } from './redis.js'
+import { deleteKeys, findRedis, redisCpuSeconds, waitingEvents, type BenchRedis } from './redis.js'
 import { runAlternating, runLoad, type LoadResult } from './load.js'
 import { startBigQueryTarget } from './bigquery-fake.js'
 import { formatTop, topSelfTime } from './profile.js'
@@ -175,7 +175,7 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
     const accepted = (await acceptedEvents(gateway)) - acceptedBefore
-    const stored = (await waitingJobs(redis.url, gatewayPrefix, 'warehouse')) + (await waitingJobs(redis.url, gatewayPrefix, 'archive'))
+    const stored = (await waitingEvents(redis.url, gatewayPrefix, 'warehouse')) + (await waitingEvents(redis.url, gatewayPrefix, 'archive'))
     for (const target of targets) {
       await deleteKeys(redis.url, target.prefix)
       const rate = Math.max(1, Math.round((max[target.name] as LoadResult).requestsPerSecond / 2))
@@ -193,7 +193,7 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
       serverCpuMsPerRequest,
       ratio: gatewayMax.requestsPerSecond / baselineMax.requestsPerSecond,
       gatewayAccepted: accepted,
-      gatewayJobsStored: stored
+      gatewayEventsStored: stored
     }
     figures.memoryIngest = {
       gatewaySteadyRssMb: steadyRss(gateway, gatewayMax),
@@ -203,7 +203,7 @@ async function ingestScenario (redis: BenchRedis): Promise<void> {
       ...(compare === undefined ? {} : { compareSteadyRssMb: steadyRss(compare, max.compare as LoadResult), compareHalfRateRssMb: steadyRss(compare, half.compare as LoadResult), comparePeakRssMb: compare.memory().peakMb }),
       baselinePeakRssMb: baseline.memory().peakMb
     }
-    if (stored !== 2 * accepted || accepted < gatewayMax.ok) log(`WARNING: the gateway stored ${stored} jobs for ${accepted} accepted events (${gatewayMax.ok} answers counted), expected two per event`)
+    if (stored !== 2 * accepted || accepted < gatewayMax.ok) log(`WARNING: the gateway stored ${stored} events (over both sinks) for ${accepted} accepted events (${gatewayMax.ok} answers counted), expected each event in both sinks`)
   } finally {
     await Promise.all(targets.map(async (target) => await target.process.stop()))
     await Promise.all(targets.map(async (target) => await deleteKeys(redis.url, target.prefix)))

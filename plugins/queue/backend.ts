@@ -39,6 +39,7 @@ export interface DeadLetter {
 }
 
 export interface WorkerSettings {
+  /** Events a worker should hold at once (jobs, where each holds one; fewer where jobs hold groups). */
   readonly concurrency: number
   readonly retry: RetrySettings
 }
@@ -57,7 +58,10 @@ export interface QueueBackend {
   enqueue (request: EnqueueRequest): Promise<IngestOutcome>
   /** Stores a signed body that cannot be routed in the _quarantine dead-letter store. */
   quarantine (payload: JobPayload, reason: string): Promise<void>
-  /** Jobs waiting or delayed over all queues, as of the last refresh (cheap: read on every request). */
+  /**
+   * Events waiting or delayed over all queues, as of the last refresh (cheap: read on every request).
+   * Where a job holds a group of events, estimated from the jobs and the events per job recently written.
+   */
   backlog (): number
   /** Throws when the backend cannot store events right now. */
   ping (): Promise<void>

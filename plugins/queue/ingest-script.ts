@@ -3,11 +3,16 @@
  * write of the Redis backend (merged-enqueue.ts sends one per event-loop turn).
  *
  * Why not BullMQ's own add script: it is general (parents, delays, priorities, debounce, a stream
- * event per step) and cost about 50 µs of Redis CPU per job here, one job per sink, so Redis did twice
- * the baseline's work for two sinks. This script writes only what a BullMQ worker reads for a plain
- * job (the job hash, the wait or paused list, the marker that wakes workers), in BullMQ's key layout
- * of the pinned version; a test compares the result with what `Job.addJob` writes and has BullMQ
- * workers process it. It costs about 14 µs per job.
+ * event per step) and cost about 50 µs of Redis CPU per job here, one job per event and sink, so Redis
+ * did twice the baseline's work for two sinks. This script writes only what a BullMQ worker reads for
+ * a plain job (the job hash, the wait or paused list, the marker that wakes workers), in BullMQ's key
+ * layout of the pinned version; a test compares the result with what `Job.addJob` writes and has
+ * BullMQ workers process it.
+ *
+ * The events of one batch that go to the same sink share a job (up to MAX_EVENTS_PER_JOB):
+ * `{"m":[event, ...]}`. A BullMQ worker spends two scripts and about 0.15 ms of CPU (its own and
+ * Redis') per job whatever the job holds, which capped a worker at a few thousand events per second
+ * with one job per event; event-group.ts settles the events of a group one by one.
  *
  * What it leaves out, on purpose: no `added`/`waiting` entries in the queue's event stream (nothing
  * here reads them; QueueEvents listeners would not see ingest's adds), no job counter increment (job
@@ -38,7 +43,7 @@ export interface BatchEvent {
   readonly dedupeId: string
   readonly jobId: string
   readonly timestamp: number
-  /** The job data JSON, shared by the event's jobs in every queue. */
+  /** The event's JSON (a JobPayload), shared by its jobs in every queue. */
   readonly data: string
   /** Indexes into the batch's queue list. */
   readonly queues: readonly number[]
@@ -48,12 +53,18 @@ export interface BatchEvent {
 export type BatchResult = 1 | 0 | string
 
 const KEYS_PER_QUEUE = 5
+/**
+ * Events of one batch that share a queue share a job, up to this many. A job is what BullMQ moves
+ * through its states (two scripts per job in the worker), so grouping is what lets a worker keep up
+ * with a busy ingest; it stays small enough that a job is cheap to retry or to show.
+ */
+export const MAX_EVENTS_PER_JOB = 64
 export const ERROR_PREFIX = 'error:'
 
 export const INGEST_BATCH_LUA = `
 local rcall = redis.call
-local dedupePrefix, ttl, jobName = ARGV[1], ARGV[2], ARGV[3]
-local queueCount = tonumber(ARGV[4])
+local dedupePrefix, ttl, jobName, eventsPerJob = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local queueCount = tonumber(ARGV[5])
 local target, marker, jobPrefix, options, broken = {}, {}, {}, {}, {}
 
 local function typeIs (key, allowed)
@@ -65,8 +76,8 @@ end
 for q = 1, queueCount do
   local k = (q - 1) * ${KEYS_PER_QUEUE}
   local waitKey, pausedKey, metaKey, activeKey, markerKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
-  jobPrefix[q] = ARGV[4 + q]
-  options[q] = ARGV[4 + queueCount + q]
+  jobPrefix[q] = ARGV[5 + q]
+  options[q] = ARGV[5 + queueCount + q]
   if not typeIs(metaKey, 'hash') or not typeIs(activeKey, 'list') then
     broken[q] = 'WRONGTYPE in the keys of queue ' .. metaKey
   else
@@ -81,8 +92,9 @@ for q = 1, queueCount do
   end
 end
 
-local results, woken = {}, {}
-local i, n = 5 + 2 * queueCount, 0
+local results, accepted = {}, {}
+for q = 1, queueCount do accepted[q] = {} end
+local i, n = 6 + 2 * queueCount, 0
 while i <= #ARGV do
   local dedupeId, jobId, timestamp, data, count = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   n = n + 1
@@ -95,10 +107,8 @@ while i <= #ARGV do
     results[n] = '${ERROR_PREFIX}' .. failure
   elseif rcall('SET', dedupePrefix .. dedupeId, jobId, 'PX', ttl, 'NX') then
     for s = 1, count do
-      local q = tonumber(ARGV[i + 4 + s])
-      rcall('HSET', jobPrefix[q] .. jobId, 'name', jobName, 'data', data, 'opts', options[q], 'timestamp', timestamp, 'delay', 0, 'priority', 0)
-      rcall('LPUSH', target[q], jobId)
-      woken[q] = true
+      local events = accepted[tonumber(ARGV[i + 4 + s])]
+      events[#events + 1] = { jobId, timestamp, data }
     end
     results[n] = 1
   else
@@ -107,8 +117,19 @@ while i <= #ARGV do
   i = i + 5 + count
 end
 
+-- One job per queue for up to eventsPerJob of the events it got, named after its first event.
 for q = 1, queueCount do
-  if woken[q] and marker[q] then rcall('ZADD', marker[q], 0, '0') end
+  local events = accepted[q]
+  for first = 1, #events, eventsPerJob do
+    local last = math.min(first + eventsPerJob - 1, #events)
+    local parts = {}
+    for e = first, last do parts[#parts + 1] = events[e][3] end
+    local jobId = events[first][1]
+    rcall('HSET', jobPrefix[q] .. jobId, 'name', jobName, 'data', '{"m":[' .. table.concat(parts, ',') .. ']}',
+      'opts', options[q], 'timestamp', events[first][2], 'delay', 0, 'priority', 0)
+    rcall('LPUSH', target[q], jobId)
+  end
+  if #events > 0 and marker[q] then rcall('ZADD', marker[q], 0, '0') end
 end
 return results
 `
@@ -117,7 +138,7 @@ return results
 export function batchArguments (dedupePrefix: string, ttlMs: number, jobName: string,
   queues: readonly QueueTarget[], events: readonly BatchEvent[]): { keys: string[], args: (string | number)[] } {
   const keys: string[] = []
-  const args: (string | number)[] = [dedupePrefix, ttlMs, jobName, queues.length]
+  const args: (string | number)[] = [dedupePrefix, ttlMs, jobName, MAX_EVENTS_PER_JOB, queues.length]
   for (const queue of queues) keys.push(queue.wait, queue.paused, queue.meta, queue.active, queue.marker)
   for (const queue of queues) args.push(queue.jobPrefix)
   for (const queue of queues) args.push(queue.optionsJson)

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { Job, type JobsOptions, type Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { EnqueueRequest, IngestOutcome, SinkQueueSettings } from './backend.js'
-import { ERROR_PREFIX, INGEST_BATCH_LUA, batchArguments, type BatchEvent, type BatchResult, type QueueTarget } from './ingest-script.js'
+import { ERROR_PREFIX, INGEST_BATCH_LUA, MAX_EVENTS_PER_JOB, batchArguments, type BatchEvent, type BatchResult, type QueueTarget } from './ingest-script.js'
 import { withTimeout } from './timeout.js'
 
 type QueueClient = Awaited<Queue['client']>
@@ -58,6 +58,8 @@ export class MergedEnqueue {
   /** Per sink settings object: a config reload brings new ones, with perhaps other retry options. */
   private readonly targets = new WeakMap<SinkQueueSettings, QueueTarget>()
   private readonly flushNow = (): void => this.flush()
+  /** Moving average of the events per job written, per queue: the backlog in events is estimated from it. */
+  private readonly groupSizes = new Map<string, number>()
 
   constructor (private readonly options: MergedEnqueueOptions) {}
 
@@ -107,13 +109,32 @@ export class MergedEnqueue {
     const { keys, args } = batchArguments(this.options.dedupePrefix, this.options.dedupeTtlMs, JOB_NAME, queues, events)
     const results = await withTimeout(scriptOf(client)(keys.length, ...keys, ...args), this.options.timeoutMs, 'redis did not answer in time')
     if (!Array.isArray(results) || results.length !== batch.length) throw new Error(`redis answered ${String(results?.length)} results for ${batch.length} events`)
+    const acceptedPerQueue = new Array<number>(queues.length).fill(0)
     for (let i = 0; i < batch.length; i++) {
       const { resolve, reject } = batch[i] as Pending
       const result = results[i]
-      if (result === 1) resolve('accepted')
-      else if (result === 0) resolve('duplicate')
-      else reject(new Error(String(result).replace(ERROR_PREFIX, '')))
+      if (result === 1) {
+        for (const index of (events[i] as BatchEvent).queues) acceptedPerQueue[index] = (acceptedPerQueue[index] ?? 0) + 1
+        resolve('accepted')
+      } else if (result === 0) {
+        resolve('duplicate')
+      } else {
+        reject(new Error(String(result).replace(ERROR_PREFIX, '')))
+      }
     }
+    for (const [name, index] of queueIndex) this.noteGroupSize(name, acceptedPerQueue[index] ?? 0)
+  }
+
+  /** Events per job in the queue's recent writes (1 before any): the jobs it holds times this estimates its events. */
+  eventsPerJob (queue: string): number {
+    return this.groupSizes.get(queue) ?? 1
+  }
+
+  private noteGroupSize (queue: string, events: number): void {
+    if (events === 0) return
+    const jobs = Math.ceil(events / MAX_EVENTS_PER_JOB)
+    const previous = this.groupSizes.get(queue) ?? events / jobs
+    this.groupSizes.set(queue, previous + 0.1 * (events / jobs - previous))
   }
 
   /** A sink's queue keys and encoded options, computed once per sink. */

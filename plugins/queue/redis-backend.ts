@@ -5,11 +5,13 @@
  * copy seen before; a failed write leaves no mark behind (Customer.io's retry is accepted).
  */
 import { randomUUID } from 'node:crypto'
-import { Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq'
+import { Queue, UnrecoverableError, Worker, type JobsOptions, type MinimalJob } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { Logger } from '../../src/logger.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
-import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
+import { DeadLetterNow, eventsOf, isEventGroup, type EventGroup, type JobData, type JobPayload } from '../../src/sinks/job.js'
+import { GroupConcurrency } from './group-concurrency.js'
+import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
 import { replayDeadLetters } from './redis-replay.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import {
@@ -19,6 +21,7 @@ import {
 import { withTimeout } from './timeout.js'
 
 const BACKOFF_TYPE = 'cio-gateway'
+const JOB_NAME = 'event'
 /** How long an ingest write may wait for Redis before the request is answered 503 (Customer.io waits 4 s). */
 const STORE_TIMEOUT_MS = 1500
 const COUNT_REFRESH_MS = 1000
@@ -124,9 +127,14 @@ export class RedisBackend implements QueueBackend {
   }
 
   async deadLetters (queue: string, limit: number): Promise<DeadLetter[]> {
+    // Every job holds at least one event, so `limit` jobs are enough.
     const jobs = await this.queueFor(queue).getFailed(0, Math.max(0, limit - 1))
-    return jobs.filter((job) => job !== undefined).map((job) =>
-      deadLetterOf(String(job.id), job.data as JobPayload, job.attemptsMade, job.failedReason ?? '', job.finishedOn))
+    return jobs.filter((job) => job !== undefined).flatMap((job) => {
+      const data = job.data as JobData
+      // A group split off as dead letters failed at its first take; its events had `a` attempts.
+      const attempts = isEventGroup(data) && data.d !== undefined ? data.a ?? 1 : attemptsBefore(job)
+      return eventsOf(data).map((event) => deadLetterOf(String(job.id), event, attempts, job.failedReason ?? '', job.finishedOn))
+    }).slice(0, limit)
   }
 
   async retryDeadLetters (queue: string): Promise<number> {
@@ -134,9 +142,21 @@ export class RedisBackend implements QueueBackend {
   }
 
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {
+    const splitJobs = async (jobs: readonly SplitJob[]): Promise<void> => {
+      await this.queueFor(queue).addBulk(jobs.map((job) => ({
+        name: JOB_NAME, data: job.data, opts: { ...jobOptions(job.attempts), jobId: job.id, delay: job.delayMs }
+      })))
+    }
+    const concurrency = new GroupConcurrency(settings.concurrency)
     const worker = new Worker(queue, async (job) => {
+      const data = job.data as JobData
+      worker.concurrency = concurrency.after(isEventGroup(data) ? data.m.length : 1)
+      if (isEventGroup(data)) {
+        await runEventGroup(job, data, settings.retry, handler, splitJobs)
+        return
+      }
       try {
-        await handler({ id: String(job.id), data: job.data as JobPayload, attemptsMade: job.attemptsMade })
+        await handler({ id: String(job.id), data, attemptsMade: job.attemptsMade })
       } catch (error) {
         if (error instanceof DeadLetterNow) throw new UnrecoverableError(error.message)
         throw error
@@ -144,7 +164,7 @@ export class RedisBackend implements QueueBackend {
     }, {
       connection: { url: this.options.url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) } as never,
       prefix: this.options.prefix,
-      concurrency: settings.concurrency,
+      concurrency: concurrency.current,
       // A crash mid-batch leaves jobs stalled; they are taken over rather than failed (at-least-once).
       maxStalledCount: 10,
       lockDuration: this.options.lockDurationMs ?? 30_000,
@@ -153,7 +173,9 @@ export class RedisBackend implements QueueBackend {
       // that is 15 s of lag for nothing. Redis' own reconnect backoff already paces the attempts.
       runRetryDelay: 1000,
       settings: {
-        backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryDelayMs(attemptsMade, settings.retry, error)
+        // Split-off jobs carry the attempts their events had before, so backoff keeps growing.
+        backoffStrategy: (attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob) =>
+          retryDelayMs(attemptsMade + ((job?.data as Partial<EventGroup> | undefined)?.a ?? 0), settings.retry, error)
       }
     })
     worker.on('error', (error) => this.logRedisError(error))
@@ -190,7 +212,8 @@ export class RedisBackend implements QueueBackend {
       let total = 0
       for (const name of this.queues.keys()) {
         const counts = await this.counts(name)
-        if (name !== QUARANTINE_QUEUE) total += counts.waiting + counts.delayed
+        // The mark is in events; a job holds one event or a group of them.
+        if (name !== QUARANTINE_QUEUE) total += Math.round((counts.waiting + counts.delayed) * this.writes.eventsPerJob(name))
         this.options.onCounts?.(name, counts)
       }
       this.backlogTotal = total

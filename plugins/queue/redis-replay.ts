@@ -12,9 +12,11 @@
  */
 import { Job, type Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { eventsOf, isEventGroup, type JobData } from '../../src/sinks/job.js'
 
 const PAGE = 500
 
+/** Answers how many events were re-queued (a job may hold several). */
 export async function replayDeadLetters (queue: Queue): Promise<number> {
   // BullMQ types its connection narrowly; it is the ioredis client the backend gave it.
   const client = await queue.client as unknown as Redis
@@ -29,8 +31,12 @@ export async function replayDeadLetters (queue: Queue): Promise<number> {
       const job = await Job.fromId(queue, id)
       try {
         if (job === undefined) throw new Error(`job ${id} is gone`)
+        const data = job.data as JobData
+        // A group split off as dead letters would fail again when taken, and one split off for a
+        // retry would carry its earlier attempts: replayed events start afresh.
+        if (isEventGroup(data) && (data.d !== undefined || data.a !== undefined)) await job.updateData({ m: data.m })
         await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
-        retried++
+        retried += eventsOf(data).length
       } catch {
         skipped++
       }

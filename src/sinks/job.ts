@@ -10,6 +10,30 @@ export interface JobPayload {
   readonly e: string
 }
 
+/**
+ * What a BullMQ job written by ingest holds: the events of one ingest write routed to its sink (up to
+ * 64), and, for the jobs a partly failed job is split into, what came before.
+ */
+export interface EventGroup {
+  readonly m: readonly JobPayload[]
+  /** Attempts the events already had in the job they were split from (0 when absent). */
+  readonly a?: number
+  /** Set on a group of dead letters split from a job: the reason; the job fails with it when taken. */
+  readonly d?: string
+}
+
+/** A queue job's data: one event (quarantine, the embedded queue, jobs from before grouping) or a group. */
+export type JobData = JobPayload | EventGroup
+
+export function isEventGroup (data: JobData): data is EventGroup {
+  return Array.isArray((data as Partial<EventGroup>).m)
+}
+
+/** The events a job holds, whatever its shape. */
+export function eventsOf (data: JobData): readonly JobPayload[] {
+  return isEventGroup(data) ? data.m : [data]
+}
+
 /** The part of a queue job the sink machinery needs, whatever the backend. */
 export interface JobView {
   readonly id: string

@@ -24,3 +24,14 @@ export async function deleteKeys (prefix: string, url = REDIS_URL): Promise<numb
     client.disconnect()
   }
 }
+
+/** The event ids waiting in a queue, over its jobs (one event each, or a group `{"m":[...]}`). */
+export async function waitingEventIds (client: Redis, prefix: string, queue: string): Promise<string[]> {
+  const ids = await client.lrange(`${prefix}:${queue}:wait`, 0, -1)
+  const events: string[] = []
+  for (const id of ids.reverse()) {
+    const data = JSON.parse(String(await client.hget(`${prefix}:${queue}:${id}`, 'data'))) as { m?: { e: string }[], e?: string }
+    for (const event of data.m ?? [data as { e: string }]) events.push(event.e)
+  }
+  return events
+}

@@ -8,7 +8,7 @@ import { Job, Queue, Worker, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import { MergedEnqueue } from '../../../plugins/queue/merged-enqueue.js'
 import type { EnqueueRequest, SinkQueueSettings } from '../../../plugins/queue/backend.js'
-import type { JobPayload } from '../../../src/sinks/job.js'
+import { eventsOf, type JobData, type JobPayload } from '../../../src/sinks/job.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../../helpers/redis.js'
 
 const RETRY = { attempts: 3, initialDelayMs: 100, maxDelayMs: 1000 }
@@ -99,8 +99,9 @@ t.test('concurrent requests share one batch and each gets its own answer', async
   const answers = await Promise.all(requests.map(async (one) => await s.writes.enqueue(one)))
   t.equal(s.batches(), 1, 'one script call for the 40 requests')
   t.same(answers, [...ids.map(() => 'accepted'), ...ids.map(() => 'duplicate')])
-  t.equal(await s.queue('a').getWaitingCount(), 20, 'sink a: one job per event')
-  t.equal(await s.queue('b').getWaitingCount(), 20, 'sink b: one job per event')
+  t.same(await waitingEvents(s, 'a'), ids, 'sink a: every event once, in order')
+  t.same(await waitingEvents(s, 'b'), ids, 'sink b: every event once, in order')
+  t.equal(await s.queue('a').getWaitingCount(), 1, 'the events of one write share one job per sink')
   t.same(await Promise.all(ids.map(async (id) => await s.writes.enqueue(request(s, id, ['a', 'b'])))), ids.map(() => 'duplicate'), 'later copies are duplicates too')
   t.equal(s.batches(), 2)
   t.equal((await s.redis.keys(`${s.prefix}:_dedupe:*`)).length, 20, 'one dedupe mark per event, not per sink')
@@ -115,10 +116,8 @@ t.test('events of one batch go to the sinks their own routes chose', async (t) =
   ])
   t.same(answers, ['accepted', 'accepted', 'accepted'])
   t.equal(s.batches(), 1)
-  const eventsIn = async (name: string): Promise<string[]> =>
-    (await s.queue(name).getWaiting()).map((job) => (job.data as JobPayload).e).sort()
-  t.same(await eventsIn('a'), ['both', 'only-a'])
-  t.same(await eventsIn('b'), ['both', 'only-b'])
+  t.same(await waitingEvents(s, 'a'), ['only-a', 'both'])
+  t.same(await waitingEvents(s, 'b'), ['only-b', 'both'])
 })
 
 t.test('more requests than one batch takes are split over several, all answered', async (t) => {
@@ -126,7 +125,21 @@ t.test('more requests than one batch takes are split over several, all answered'
   const answers = await Promise.all(Array.from({ length: 600 }, async (_, n) => await s.writes.enqueue(request(s, `many-${n}`, ['a']))))
   t.equal(s.batches(), 3, '600 requests: 256 + 256 + 88')
   t.ok(answers.every((answer) => answer === 'accepted'))
-  t.equal(await s.queue('a').getWaitingCount(), 600)
+  t.equal((await waitingEvents(s, 'a')).length, 600)
+  t.equal(await s.queue('a').getWaitingCount(), 4 + 4 + 2, 'jobs of at most 64 events: 64+64+64+64, twice, then 64+24')
+})
+
+t.test('a queue\'s events of one batch are cut into jobs of at most 64, in arrival order', async (t) => {
+  const s = await setup(t)
+  const ids = Array.from({ length: 130 }, (_, n) => `cut-${n}`)
+  await Promise.all(ids.map(async (id) => await s.writes.enqueue(request(s, id, ['a']))))
+  t.equal(s.batches(), 1)
+  const jobs = await s.queue('a').getWaiting()
+  t.same(jobs.map((job) => eventsOf(job.data as JobData).length), [64, 64, 2])
+  t.same(jobs.flatMap((job) => eventsOf(job.data as JobData).map((event) => event.e)), ids)
+  t.same(jobs.map((job) => job.timestamp), jobs.map((job) => eventsOf(job.data as JobData)[0]?.r), 'a job is stamped with its first event\'s receipt')
+  t.equal(s.writes.eventsPerJob('a').toFixed(1), (130 / 3).toFixed(1), 'events per job, for the backlog in events')
+  t.equal(s.writes.eventsPerJob('b'), 1, 'a queue not written yet counts one event per job')
 })
 
 t.test('a request routed to a queue whose keys are broken fails alone, and nothing of it is written', async (t) => {
@@ -143,7 +156,7 @@ t.test('a request routed to a queue whose keys are broken fails alone, and nothi
   t.match((results[1] as PromiseRejectedResult).reason, { message: /WRONGTYPE.*broken/ })
   t.same([(results[0] as PromiseFulfilledResult<string>).value, (results[2] as PromiseFulfilledResult<string>).value], ['accepted', 'accepted'])
   t.equal(await s.redis.exists(`${s.prefix}:_dedupe:customerio:bad`), 0, 'no dedupe mark for the failed event')
-  t.same((await s.queue('a').getWaiting()).map((job) => (job.data as JobPayload).e), ['ok-1'], 'no job of the failed event in its healthy sink')
+  t.same(await waitingEvents(s, 'a'), ['ok-1'], 'no job of the failed event in its healthy sink')
   await s.redis.del(`${s.prefix}:broken:meta`)
   t.equal(await s.writes.enqueue(request(s, 'bad', ['a', 'broken'])), 'accepted', 'its retry is accepted once the queue is healthy')
 })
@@ -167,13 +180,13 @@ t.test('a job is stored as BullMQ\'s own Job.addJob stores it', async (t) => {
   t.equal(await s.writes.enqueue(ours), 'accepted')
   const [ourId] = await s.redis.lrange(`${s.prefix}:a:wait`, 0, -1)
   const client = await s.queue('a').client
-  const theirs = new Job(s.queue('a'), 'event', { ...ours.payload, e: 'reference' }, jobOptions(s.sink('a')), 'reference-job')
+  const theirs = new Job(s.queue('a'), 'event', { m: [{ ...ours.payload, e: 'reference' }] }, jobOptions(s.sink('a')), 'reference-job')
   theirs.timestamp = ours.payload.r
   await theirs.addJob(client)
   const mine = await s.redis.hgetall(`${s.prefix}:a:${String(ourId)}`)
   const reference = await s.redis.hgetall(`${s.prefix}:a:reference-job`)
   t.same(Object.keys(mine).sort(), Object.keys(reference).sort(), 'the same hash fields')
-  t.equal(mine.data, JSON.stringify(ours.payload), 'data is the payload\'s JSON')
+  t.equal(mine.data, JSON.stringify({ m: [ours.payload] }), 'data is the group of events, each the payload\'s JSON')
   t.same(JSON.parse(String(mine.opts)), JSON.parse(String(reference.opts)), 'the same options')
   for (const field of ['name', 'timestamp', 'delay', 'priority']) t.equal(mine[field], reference[field], field)
   t.same(await s.redis.lrange(`${s.prefix}:a:wait`, 0, -1), ['reference-job', ourId], 'both in the wait list, oldest last (FIFO)')
@@ -182,7 +195,7 @@ t.test('a job is stored as BullMQ\'s own Job.addJob stores it', async (t) => {
   const ttl = await s.redis.pttl(`${s.prefix}:_dedupe:customerio:same-shape`)
   t.ok(ttl > WINDOW_MS - 5000 && ttl <= WINDOW_MS, `the dedupe mark lives for the window (${ttl} ms left)`)
   const job = await s.queue('a').getJob(String(ourId))
-  t.same(job?.data, ours.payload, 'BullMQ reads it back')
+  t.same(job?.data, { m: [ours.payload] }, 'BullMQ reads it back')
   t.equal(job?.opts.attempts, RETRY.attempts)
   t.equal(await s.queue('a').getWaitingCount(), 2, 'BullMQ counts both as waiting')
 })
@@ -190,7 +203,7 @@ t.test('a job is stored as BullMQ\'s own Job.addJob stores it', async (t) => {
 t.test('BullMQ workers take the jobs: a waiting worker is woken, and a paused queue keeps them until resumed', async (t) => {
   const s = await setup(t)
   const seen: string[] = []
-  const worker = new Worker('a', async (job) => { seen.push((job.data as JobPayload).e) }, {
+  const worker = new Worker('a', async (job) => { seen.push(...eventsOf(job.data as JobData).map((event) => event.e)) }, {
     connection: { url: REDIS_URL, maxRetriesPerRequest: null } as never, prefix: s.prefix
   })
   t.teardown(async () => await worker.close())
@@ -218,9 +231,15 @@ t.test('a reload that changes a sink\'s retry settings changes the options of it
   t.equal(await s.writes.enqueue(request(s, 'before', ['a'])), 'accepted')
   const reloaded = { ...request(s, 'after', ['a']), sinks: [{ name: 'a', retry: { ...RETRY, attempts: 7 } }] }
   t.equal(await s.writes.enqueue(reloaded), 'accepted')
-  const attempts = Object.fromEntries((await s.queue('a').getWaiting()).map((job) => [(job.data as JobPayload).e, job.opts.attempts]))
+  const attempts = Object.fromEntries((await s.queue('a').getWaiting()).map((job) => [eventsOf(job.data as JobData)[0]?.e, job.opts.attempts]))
   t.same(attempts, { before: RETRY.attempts, after: 7 })
 })
+
+/** The events waiting in a queue, oldest first. */
+async function waitingEvents (s: Setup, name: string): Promise<string[]> {
+  const jobs = await s.queue(name).getWaiting()
+  return jobs.flatMap((job) => eventsOf(job.data as JobData).map((event: JobPayload) => event.e))
+}
 
 async function until (check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms
