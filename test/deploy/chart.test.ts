@@ -95,6 +95,8 @@ for (const c of cases) {
       t.same(gateway.livenessProbe.httpGet, { path: '/healthz', port: 'http' })
       t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http' })
       t.equal(gateway.env.find((e) => e.name === 'PORT')?.value, '8080')
+      const roleValues = { ...(readYaml(join(CHART_DIR, 'values.yaml')) as Record<string, { nodeOptions?: string }>)[component], ...(c.files[0] !== undefined ? (readYaml(c.files[0]) as Record<string, { nodeOptions?: string } | undefined>)[component] : {}) }
+      t.equal(gateway.env.find((e) => e.name === 'NODE_OPTIONS')?.value, roleValues.nodeOptions === '' ? undefined : roleValues.nodeOptions, `${component}: NODE_OPTIONS from ${component}.nodeOptions`)
       t.equal((s.template.spec as unknown as { enableServiceLinks: boolean }).enableServiceLinks, false, 'no service-link variables in the environment')
       t.equal(s.template.spec.securityContext.runAsNonRoot, true)
       t.not(s.template.spec.securityContext.runAsUser, 0)

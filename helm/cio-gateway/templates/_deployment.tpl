@@ -65,6 +65,10 @@ spec:
               value: "8080"
             - name: NODE_ENV
               value: production
+            {{- with $values.nodeOptions }}
+            - name: NODE_OPTIONS
+              value: {{ . | quote }}
+            {{- end }}
             {{- $keys := $root.Values.secrets.keys }}
             {{- $secretName := include "cio-gateway.secretName" $root }}
             {{- /* (variable, key in the Secret, optional): the names routes.yaml refers to as ${VAR}. */}}
