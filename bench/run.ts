@@ -15,6 +15,8 @@
  * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after;
  * --compare-node-args="ARGS" starts it with these Node options, e.g. --compare .
  * --compare-node-args="--max-semi-space-size=8" to weigh a V8 setting),
+ * --worker-node-args="ARGS" (Node options of scenario 2's worker, e.g. the Helm chart's
+ * --max-old-space-size=256),
  * --json FILE (write every figure).
  */
 import { randomBytes } from 'node:crypto'
@@ -47,6 +49,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     compare: { type: 'string' },
     'compare-node-args': { type: 'string', default: '' },
+    'worker-node-args': { type: 'string', default: '' },
     json: { type: 'string' }
   }
 })
@@ -254,7 +257,8 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
     // Phase 1: a backlog, stored while no worker runs, then drained by the worker alone.
     await runLoad({ url: ingest.url, path: WEBHOOK_PATH, events: new EventSource(FIXTURES, secret, `${runId}D`), connections: CONNECTIONS, seconds: SECONDS })
     const backlog = await acceptedEvents(ingest)
-    worker = await startGateway('e2e-worker', 'worker', yaml, profiling('scenario2-worker'))
+    const workerArgs = (flags['worker-node-args'] ?? '').split(' ').filter((arg) => arg !== '')
+    worker = await startGateway('e2e-worker', 'worker', yaml, [...profiling('scenario2-worker'), ...workerArgs])
     const workerStarted = Date.now()
     worker.startSampling()
     await waitForDelivery(backlog, 60_000)
