@@ -63,7 +63,7 @@ export class GatewayMetrics {
     this.sinkBatchSize = new Histogram({ name: `${PREFIX}sink_batch_size`, help: 'Events per batch handed to a sink.', labelNames: ['sink'], buckets: BATCH_SIZES, registers })
     this.sinkDeliveryDuration = new Histogram({ name: `${PREFIX}sink_delivery_duration_seconds`, help: 'Time a sink took to deliver one batch.', labelNames: ['sink'], buckets: DELIVERY_SECONDS, registers })
     this.eventLag = new Histogram({ name: `${PREFIX}event_lag_seconds`, help: 'Time from receipt (ack) to delivery, per event.', labelNames: ['sink'], buckets: LAG_SECONDS, registers })
-    this.queueJobs = new Gauge({ name: `${PREFIX}queue_jobs`, help: 'Jobs per sink queue and state (waiting, active, delayed, failed).', labelNames: ['sink', 'state'], registers })
+    this.queueJobs = new Gauge({ name: `${PREFIX}queue_jobs`, help: 'Jobs per sink queue and state (waiting, active, delayed, failed); with Redis a job holds one event or a group of up to 64.', labelNames: ['sink', 'state'], registers })
     this.reportingRequests = new Counter({ name: `${PREFIX}reporting_requests_total`, help: 'Reporting API requests, by endpoint template and HTTP status.', labelNames: ['endpoint', 'status'], registers })
     this.reportingLastSuccess = new Gauge({ name: `${PREFIX}reporting_last_success_timestamp_seconds`, help: 'Unix time of the last complete poll of the Reporting API.', registers })
     this.campaignMetric = new Gauge({ name: `${PREFIX}campaign_metric`, help: "Today's totals per campaign and metric from the Reporting API.", labelNames: ['campaign_id', 'metric'], registers })

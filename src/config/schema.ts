@@ -27,7 +27,7 @@ export const AdminSchema = Type.Object({
 export const QueueSchema = Type.Object({
   redis_url: Type.String({ description: 'Redis for BullMQ. Empty runs the embedded in-process queue: one process, in memory, NOT durable.', default: '' }),
   prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
-  high_water_mark: Type.Integer({ minimum: 1, description: 'Jobs waiting over all sinks above which ingest answers 503 with Retry-After.', default: 100000 }),
+  high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written.', default: 100000 }),
   lock_duration: Duration('How long a worker holds a job before another may take it over; events of a crashed worker are delivered again after about this long.', '30s')
 }, { ...Strict, description: 'The queue backend.' })
 
