@@ -58,8 +58,15 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.server.bodyLimit,
     // One log line per request is noise at thousands of events per second; outcomes worth reading are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
+    // Requests that arrive while the server closes are answered by the routes (webhooks: 503 with
+    // Retry-After; /readyz: not ready), not by Fastify's bare 503.
+    return503OnClosing: false,
     ...SERVER_TIMEOUTS
   })
+  let closing = false
+  // preClose runs as close() starts, before in-flight requests are waited for.
+  app.addHook('preClose', async () => { closing = true })
+  const isClosing = (): boolean => closing
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
   metrics.seed(config.sources.keys(), config.sinks.values())
   const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
@@ -98,9 +105,9 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const reloader = new ConfigReloader({ ingestor, backend, workers: app.sinkWorkers, metrics, logger: app.log })
   app.decorate('configReloader', reloader)
   app.addHook('onClose', async () => await reloader.close())
-  await app.register(healthRoutes, { backend, role })
+  await app.register(healthRoutes, { backend, role, isClosing })
   await app.register(adminRoutes, { backend, current: () => ingestor.config })
-  if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor })
+  if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor, isClosing })
   return app
 }
 

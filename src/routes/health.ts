@@ -5,15 +5,18 @@ import type { QueueBackend } from '../../plugins/queue/backend.js'
 export interface HealthRouteOptions {
   backend: QueueBackend
   role: string
+  /** True once the server has begun to close: load balancers should send no more traffic. */
+  isClosing: () => boolean
 }
 
 export async function healthRoutes (app: FastifyInstance, options: HealthRouteOptions): Promise<void> {
-  const { backend, role } = options
+  const { backend, role, isClosing } = options
   const warnings = backend.mode === 'embedded' ? ['embedded queue: events are kept in memory only and are lost if the process stops'] : []
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
+    if (isClosing()) return await reply.code(503).send({ status: 'not_ready', failing: 'shutting_down' })
     try {
       await backend.ping()
     } catch (error) {

@@ -14,6 +14,8 @@ export const RETRY_AFTER_SECONDS = 5
 export interface WebhookRouteOptions {
   config: GatewayConfig
   ingestor: Ingestor
+  /** True once the server has begun to close: new events are refused with 503 + Retry-After. */
+  isClosing: () => boolean
 }
 
 interface Params { source: string }
@@ -25,7 +27,7 @@ interface Params { source: string }
 const sourceOfRequest = new WeakMap<FastifyRequest, SourceConfig>()
 
 export async function webhookRoutes (app: FastifyInstance, options: WebhookRouteOptions): Promise<void> {
-  const { config, ingestor } = options
+  const { config, ingestor, isClosing } = options
 
   // Raw bytes for every content type, and no body parsing by Fastify at all.
   app.removeAllContentTypeParsers()
@@ -39,6 +41,13 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
       const configured = ingestor.config.sources.get(request.params.source)
       if (configured === undefined) {
         return reply.code(404).send({ error: ERROR_CODES.unknownSource, message: `source '${request.params.source}' is not configured` })
+      }
+      if (isClosing()) {
+        // A request on a kept-alive connection while the gateway stops: another replica, or this one
+        // restarted, takes it after Retry-After. Connection: close is set by Fastify.
+        app.metrics.ingestUnavailable.inc({ source: configured.name, reason: ERROR_CODES.shuttingDown })
+        return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
+          .send({ error: ERROR_CODES.storeUnavailable, reason: ERROR_CODES.shuttingDown })
       }
       sourceOfRequest.set(request, configured)
       // The signature covers the bytes, not the media type: a malformed Content-Type must not turn
