@@ -33,6 +33,8 @@ interface Generation {
   readonly config: GatewayConfig
   readonly routing: RoutingTable
   readonly sinkSettings: ReadonlyMap<string, SinkQueueSettings>
+  /** The sinks configured: their backlog is held against the high-water mark. */
+  readonly sinkNames: readonly string[]
   /** Writes routed by this generation and not yet answered by the backend. */
   writes: number
   readonly drained: (() => void)[]
@@ -40,7 +42,7 @@ interface Generation {
 
 function generationOf (config: GatewayConfig, routing: RoutingTable): Generation {
   const sinkSettings = new Map([...config.sinks.values()].map((sink) => [sink.name, { name: sink.name, retry: sink.retry }]))
-  return { config, routing, sinkSettings, writes: 0, drained: [] }
+  return { config, routing, sinkSettings, sinkNames: [...sinkSettings.keys()], writes: 0, drained: [] }
 }
 
 export class Ingestor {
@@ -102,7 +104,7 @@ export class Ingestor {
     const generation = this.generation
     const sinks = generation.routing.sinksFor(source, event)
     if (sinks.length === 0) return 'unrouted'
-    if (this.backend.backlog() >= generation.config.queue.highWaterMark) throw new StoreUnavailable('high_water_mark')
+    if (this.backend.backlog(generation.sinkNames) >= generation.config.queue.highWaterMark) throw new StoreUnavailable('high_water_mark')
     const settings = sinks.map((name) => generation.sinkSettings.get(name) as SinkQueueSettings)
     generation.writes++
     try {

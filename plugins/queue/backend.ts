@@ -59,10 +59,12 @@ export interface QueueBackend {
   /** Stores a signed body that cannot be routed in the _quarantine dead-letter store. */
   quarantine (payload: JobPayload, reason: string): Promise<void>
   /**
-   * Events waiting or delayed over all queues, as of the last refresh (cheap: read on every request).
-   * Where a job holds a group of events, estimated from the jobs and the events per job recently written.
+   * Events waiting or delayed in these sinks' queues, as of the last refresh (cheap: read on every
+   * request). Where a job holds a group of events, estimated from the jobs and the events per job
+   * recently written. The caller names the sinks configured now: a removed sink's queue keeps its
+   * jobs, which nothing drains, and must not hold ingest above the high-water mark for good.
    */
-  backlog (): number
+  backlog (sinks: readonly string[]): number
   /** Throws when the backend cannot store events right now. */
   ping (): Promise<void>
   counts (queue: string): Promise<QueueCounts>

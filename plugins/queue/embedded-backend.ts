@@ -125,9 +125,12 @@ export class EmbeddedBackend implements QueueBackend {
     this.queue(QUARANTINE_QUEUE).push(newJob(payload, 1))
   }
 
-  backlog (): number {
+  backlog (sinks: readonly string[]): number {
     let total = 0
-    for (const [name, queue] of this.queues) if (name !== QUARANTINE_QUEUE) total += queue.waiting.length + queue.delayed.size
+    for (const sink of sinks) {
+      const queue = this.queues.get(sink)
+      if (queue !== undefined) total += queue.waiting.length + queue.delayed.size
+    }
     return total
   }
 

@@ -44,7 +44,8 @@ export class RedisBackend implements QueueBackend {
   private readonly producer: Redis
   private readonly queues = new Map<string, Queue>()
   private readonly workers: Worker[] = []
-  private backlogTotal = 0
+  /** Events waiting or delayed per sink queue, as of the last refresh. */
+  private backlogByQueue = new Map<string, number>()
   private refreshTimer: NodeJS.Timeout | undefined
   private closed = false
   private readonly writes: MergedEnqueue
@@ -105,8 +106,10 @@ export class RedisBackend implements QueueBackend {
       STORE_TIMEOUT_MS, 'redis did not answer in time')
   }
 
-  backlog (): number {
-    return this.backlogTotal
+  backlog (sinks: readonly string[]): number {
+    let total = 0
+    for (const sink of sinks) total += this.backlogByQueue.get(sink) ?? 0
+    return total
   }
 
   async ping (): Promise<void> {
@@ -209,14 +212,14 @@ export class RedisBackend implements QueueBackend {
   private async refreshCounts (): Promise<void> {
     if (this.producer.status !== 'ready') return
     try {
-      let total = 0
+      const backlog = new Map<string, number>()
       for (const name of this.queues.keys()) {
         const counts = await this.counts(name)
         // The mark is in events; a job holds one event or a group of them.
-        if (name !== QUARANTINE_QUEUE) total += Math.round((counts.waiting + counts.delayed) * this.writes.eventsPerJob(name))
+        backlog.set(name, Math.round((counts.waiting + counts.delayed) * this.writes.eventsPerJob(name)))
         this.options.onCounts?.(name, counts)
       }
-      this.backlogTotal = total
+      this.backlogByQueue = backlog
     } catch (error) {
       this.logRedisError(error as Error)
     }

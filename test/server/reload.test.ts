@@ -253,3 +253,26 @@ t.test('reloads run one at a time, and none after close', async (t) => {
   await app.close()
   t.same(await app.configReloader.apply(next(4)), { result: 'skipped' })
 })
+
+t.test('a removed sink\'s backlog, which nothing drains any more, no longer holds ingest above the high-water mark', async (t) => {
+  const withMark = (yaml: string): string => yaml.replace('prefix: "{{prefix}}"', 'prefix: "{{prefix}}"\n  high_water_mark: 10')
+  const built = await build(t, {
+    role: 'ingest',
+    yaml: withMark(defaultYaml({ redis: true, extraSinks: fileSink('old'), routes: '  - { name: everything, match: {}, sinks: [old] }' }))
+  })
+  const { app } = built
+  // The backlog is read once a second: send until the mark refuses.
+  const refused = await eventually(async () => {
+    const answer = await send(app)
+    return answer.status === 503 ? answer : undefined
+  }, 15_000, 'a 503 above the high-water mark')
+  t.match(refused.body, { reason: 'high_water_mark' })
+  const outcome = await app.configReloader.apply(configOf(built, withMark(defaultYaml({ redis: true }))))
+  t.match(outcome, { result: 'success', summary: { sinks: { removed: ['old'] } } })
+  t.ok((await app.queueBackend.counts('old')).waiting >= 10, 'the removed sink\'s jobs stay in its queue')
+  const accepted = await eventually(async () => {
+    const answer = await send(app)
+    return answer.status === 200 ? answer : undefined
+  }, 15_000, 'ingest to accept again')
+  t.same(accepted, ACCEPTED, 'the mark counts the sinks configured now')
+})
