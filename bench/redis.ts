@@ -8,6 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { eventsOf, type JobData } from '../src/sinks/job.js'
 
 export interface BenchRedis {
   readonly url: string
@@ -81,7 +82,7 @@ export async function deleteKeys (url: string, prefix: string): Promise<number> 
 }
 
 /** Jobs waiting in a BullMQ queue (what an ingest-only gateway leaves behind). */
-/** Events waiting in a queue: its jobs hold one event each, or a group of them (`{"m":[...]}`). */
+/** Events waiting in a queue: its jobs hold one event each, or a group of them. */
 export async function waitingEvents (url: string, prefix: string, queue: string): Promise<number> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 })
   try {
@@ -90,10 +91,7 @@ export async function waitingEvents (url: string, prefix: string, queue: string)
     for (let i = 0; i < ids.length; i += 500) {
       const pipeline = client.pipeline()
       for (const id of ids.slice(i, i + 500)) pipeline.hget(`${prefix}:${queue}:${id}`, 'data')
-      for (const [, data] of (await pipeline.exec()) ?? []) {
-        const parsed = JSON.parse(String(data)) as { m?: unknown[] }
-        events += Array.isArray(parsed.m) ? parsed.m.length : 1
-      }
+      for (const [, data] of (await pipeline.exec()) ?? []) events += eventsOf(JSON.parse(String(data)) as JobData).length
     }
     return events
   } finally {

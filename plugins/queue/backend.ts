@@ -49,6 +49,9 @@ export type JobHandler = (job: JobView) => Promise<void>
 /** The reserved queue of signed bodies that cannot be routed (SPEC §5). */
 export const QUARANTINE_QUEUE = '_quarantine'
 
+/** The BullMQ job name of events (and of groups of them) in the sink queues. */
+export const EVENT_JOB_NAME = 'event'
+
 export interface QueueBackend {
   readonly mode: 'redis' | 'embedded'
   /**

@@ -46,7 +46,9 @@ export async function runEventGroup (job: Job, group: EventGroup, retry: RetrySe
       delivered++
     } else if (outcome.reason instanceof DeadLetterNow) {
       const reason = outcome.reason.message
-      dead.set(reason, [...(dead.get(reason) ?? []), event])
+      const events = dead.get(reason)
+      if (events === undefined) dead.set(reason, [event])
+      else events.push(event)
     } else {
       toRetry.push(event)
       retryError ??= outcome.reason
@@ -57,8 +59,9 @@ export async function runEventGroup (job: Job, group: EventGroup, retry: RetrySe
   if (delivered === 0 && toRetry.length === 0 && dead.size === 1) throw new UnrecoverableError([...dead.keys()][0])
 
   const attempt = attemptsMade + 1
+  // A dead-letter group's one take counts as an attempt in BullMQ: `a` leaves it out.
   const jobs: SplitJob[] = [...dead].map(([reason, events], index) => ({
-    id: `${id}-d${attempt}-${index}`, data: { m: events, a: attempt, d: reason }, attempts: 1, delayMs: 0
+    id: `${id}-d${attempt}-${index}`, data: { m: events, a: attemptsMade, d: reason }, attempts: 1, delayMs: 0
   }))
   if (toRetry.length > 0) {
     jobs.push({

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto'
 import { Job, type JobsOptions, type Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import type { EnqueueRequest, IngestOutcome, SinkQueueSettings } from './backend.js'
+import { EVENT_JOB_NAME, type EnqueueRequest, type IngestOutcome, type SinkQueueSettings } from './backend.js'
 import { ERROR_PREFIX, INGEST_BATCH_LUA, MAX_EVENTS_PER_JOB, batchArguments, type BatchEvent, type BatchResult, type QueueTarget } from './ingest-script.js'
 import { withTimeout } from './timeout.js'
 
@@ -27,7 +27,6 @@ type BatchScript = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) =
 
 /** Requests merged into one batch at most; more wait for the next one (in the same turn). */
 const MAX_REQUESTS_PER_BATCH = 256
-const JOB_NAME = 'event'
 const SCRIPT_COMMAND = 'cioIngestBatch'
 
 interface Pending {
@@ -106,7 +105,7 @@ export class MergedEnqueue {
       const { payload } = request
       events.push({ dedupeId: `${request.source}:${request.dedupeKey}`, jobId, timestamp: payload.r, data: JSON.stringify(payload), queues: indexes })
     }
-    const { keys, args } = batchArguments(this.options.dedupePrefix, this.options.dedupeTtlMs, JOB_NAME, queues, events)
+    const { keys, args } = batchArguments(this.options.dedupePrefix, this.options.dedupeTtlMs, EVENT_JOB_NAME, queues, events)
     const results = await withTimeout(scriptOf(client)(keys.length, ...keys, ...args), this.options.timeoutMs, 'redis did not answer in time')
     if (!Array.isArray(results) || results.length !== batch.length) throw new Error(`redis answered ${String(results?.length)} results for ${batch.length} events`)
     const acceptedPerQueue = new Array<number>(queues.length).fill(0)

@@ -15,13 +15,12 @@ import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
 import { replayDeadLetters } from './redis-replay.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import {
-  QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
+  EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
   type QueueBackend, type QueueCounts, type WorkerSettings
 } from './backend.js'
 import { withTimeout } from './timeout.js'
 
 const BACKOFF_TYPE = 'cio-gateway'
-const JOB_NAME = 'event'
 /** How long an ingest write may wait for Redis before the request is answered 503 (Customer.io waits 4 s). */
 const STORE_TIMEOUT_MS = 1500
 const COUNT_REFRESH_MS = 1000
@@ -132,12 +131,9 @@ export class RedisBackend implements QueueBackend {
   async deadLetters (queue: string, limit: number): Promise<DeadLetter[]> {
     // Every job holds at least one event, so `limit` jobs are enough.
     const jobs = await this.queueFor(queue).getFailed(0, Math.max(0, limit - 1))
-    return jobs.filter((job) => job !== undefined).flatMap((job) => {
-      const data = job.data as JobData
-      // A group split off as dead letters failed at its first take; its events had `a` attempts.
-      const attempts = isEventGroup(data) && data.d !== undefined ? data.a ?? 1 : attemptsBefore(job)
-      return eventsOf(data).map((event) => deadLetterOf(String(job.id), event, attempts, job.failedReason ?? '', job.finishedOn))
-    }).slice(0, limit)
+    return jobs.filter((job) => job !== undefined).flatMap((job) =>
+      eventsOf(job.data as JobData).map((event) => deadLetterOf(String(job.id), event, attemptsBefore(job), job.failedReason ?? '', job.finishedOn))
+    ).slice(0, limit)
   }
 
   async retryDeadLetters (queue: string): Promise<number> {
@@ -147,13 +143,13 @@ export class RedisBackend implements QueueBackend {
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {
     const splitJobs = async (jobs: readonly SplitJob[]): Promise<void> => {
       await this.queueFor(queue).addBulk(jobs.map((job) => ({
-        name: JOB_NAME, data: job.data, opts: { ...jobOptions(job.attempts), jobId: job.id, delay: job.delayMs }
+        name: EVENT_JOB_NAME, data: job.data, opts: { ...jobOptions(job.attempts), jobId: job.id, delay: job.delayMs }
       })))
     }
     const concurrency = new GroupConcurrency(settings.concurrency)
     const worker = new Worker(queue, async (job) => {
       const data = job.data as JobData
-      worker.concurrency = concurrency.after(isEventGroup(data) ? data.m.length : 1)
+      worker.concurrency = concurrency.after(eventsOf(data).length)
       if (isEventGroup(data)) {
         await runEventGroup(job, data, settings.retry, handler, splitJobs)
         return

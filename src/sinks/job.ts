@@ -16,7 +16,10 @@ export interface JobPayload {
  */
 export interface EventGroup {
   readonly m: readonly JobPayload[]
-  /** Attempts the events already had in the job they were split from (0 when absent). */
+  /**
+   * Attempts the events had before this job (0 when absent): BullMQ counts this job's own from 0.
+   * On a dead-letter group, one less, since the take that fails it counts as one of BullMQ's.
+   */
   readonly a?: number
   /** Set on a group of dead letters split from a job: the reason; the job fails with it when taken. */
   readonly d?: string

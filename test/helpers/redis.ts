@@ -1,6 +1,7 @@
 /** The Redis the tests share: REDIS_URL or 127.0.0.1:6379, with a unique key prefix per test. */
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { eventsOf, type JobData } from '../../src/sinks/job.js'
 
 export const REDIS_URL = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
 
@@ -25,13 +26,13 @@ export async function deleteKeys (prefix: string, url = REDIS_URL): Promise<numb
   }
 }
 
-/** The event ids waiting in a queue, over its jobs (one event each, or a group `{"m":[...]}`). */
+/** The event ids waiting in a queue, over its jobs (one event each, or a group of them). */
 export async function waitingEventIds (client: Redis, prefix: string, queue: string): Promise<string[]> {
   const ids = await client.lrange(`${prefix}:${queue}:wait`, 0, -1)
   const events: string[] = []
   for (const id of ids.reverse()) {
-    const data = JSON.parse(String(await client.hget(`${prefix}:${queue}:${id}`, 'data'))) as { m?: { e: string }[], e?: string }
-    for (const event of data.m ?? [data as { e: string }]) events.push(event.e)
+    const data = JSON.parse(String(await client.hget(`${prefix}:${queue}:${id}`, 'data'))) as JobData
+    for (const event of eventsOf(data)) events.push(event.e)
   }
   return events
 }
