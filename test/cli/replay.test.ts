@@ -2,32 +2,26 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, cleanEnv, runCli, startGateway } from '../helpers/process.js'
+import { BIN, cleanEnv, processYaml, runCli, startGateway } from '../helpers/process.js'
 import { eventually, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
 import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiver.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
-import { TEST_SECRET, sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
 const TOKEN = 'replay-test-admin-token'
 
 function writeConfig (dir: string, options: { redisUrl: string, prefix: string, receiver: Receiver }): string {
   const file = join(dir, 'routes.yaml')
-  writeFileSync(file, `
-server: { host: 127.0.0.1 }
-admin: { token: "${TOKEN}" }
-queue: { redis_url: "${options.redisUrl}", prefix: "${options.prefix}" }
-sources:
-  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
-sinks:
-  local:
-    type: file
-    path: "${dir}/events"
-    batch: { max_events: 50, max_wait: 20ms }
-${webhookSinkYaml('hook', options.receiver)}
-routes:
-  - { name: everything, match: {}, sinks: [local, hook] }
-`)
+  writeFileSync(file, processYaml({
+    redisUrl: options.redisUrl,
+    prefix: options.prefix,
+    adminToken: TOKEN,
+    localPath: `${dir}/events`,
+    localBatch: '{ max_events: 50, max_wait: 20ms }',
+    extraSinks: webhookSinkYaml('hook', options.receiver),
+    routes: '  - { name: everything, match: {}, sinks: [local, hook] }'
+  }))
   return file
 }
 

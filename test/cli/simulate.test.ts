@@ -3,10 +3,10 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CATALOG_PAIRS, UNKNOWN_METRIC, planSimulation, seededRandom, type PlannedSend } from '../../src/simulate/events.js'
-import { BIN, cleanEnv, runCli, startGateway } from '../helpers/process.js'
+import { BIN, cleanEnv, processYaml, runCli, startGateway } from '../helpers/process.js'
 import { eventually, readLines, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { TEST_SECRET } from '../helpers/sign.js'
 
 const catalog = JSON.parse(readFileSync(new URL('../fixtures/catalog.json', import.meta.url), 'utf8')) as Record<string, string[] | string>
@@ -71,25 +71,18 @@ t.test('against a running gateway: every event accepted or duplicate as intended
   const prefix = uniquePrefix('simulate')
   t.teardown(async () => await deleteKeys(prefix))
   const configFile = join(dir, 'routes.yaml')
-  writeFileSync(configFile, `
-server: { host: 127.0.0.1 }
-admin: { token: "simulate-admin-token" }
-queue: { redis_url: "${REDIS_URL}", prefix: "${prefix}" }
-sources:
-  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
-sinks:
-  local:
-    type: file
-    path: "${dir}/events"
-    batch: { max_events: 500, max_wait: 50ms }
-  private:
+  writeFileSync(configFile, processYaml({
+    prefix,
+    adminToken: 'simulate-admin-token',
+    localPath: `${dir}/events`,
+    localBatch: '{ max_events: 500, max_wait: 50ms }',
+    extraSinks: `  private:
     type: file
     path: "${dir}/private"
-    redact: [data.identifiers.email, data.recipient]
-routes:
-  - { name: everything, match: {}, sinks: [local] }
-  - { name: bounces, match: { metric: [bounced, dropped, spammed] }, sinks: [private] }
-`)
+    redact: [data.identifiers.email, data.recipient]`,
+    routes: `  - { name: everything, match: {}, sinks: [local] }
+  - { name: bounces, match: { metric: [bounced, dropped, spammed] }, sinks: [private] }`
+  }))
   const port = await freePort()
   const gateway = await startGateway(process.execPath, [BIN, 'serve', '--config', configFile, '--role', 'all'], cleanEnv({ PORT: String(port) }))
   t.teardown(() => gateway.signal('SIGKILL'))

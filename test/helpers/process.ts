@@ -1,9 +1,51 @@
 /** Runs the real CLI as a child process and waits for its banner. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { REDIS_URL } from './redis.js'
+import { TEST_SECRET } from './sign.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BIN = fileURLToPath(new URL('../../bin/cio-gateway.js', import.meta.url))
+
+/** What a test varies in the routes.yaml of a gateway it starts as a process. */
+export interface ProcessYamlOptions {
+  readonly prefix: string
+  /** Directory of the file sink `local`. */
+  readonly localPath: string
+  /** Its `batch`, e.g. `{ max_events: 50, max_wait: 20ms }`. */
+  readonly localBatch: string
+  /** Its `retry`, when not the default. */
+  readonly localRetry?: string
+  readonly redisUrl?: string
+  /** More `server` settings after `host: 127.0.0.1`, e.g. `shutdown_grace: 10s`. */
+  readonly server?: string
+  /** More `queue` settings after the prefix, e.g. `lock_duration: 3s`. */
+  readonly queue?: string
+  readonly adminToken?: string
+  /** Sinks after `local`, indented as entries of `sinks`. */
+  readonly extraSinks?: string
+  /** Entries of `routes`; by default everything goes to `local`. */
+  readonly routes?: string
+}
+
+/** routes.yaml for a gateway run as its own process: on Redis, one Customer.io source, a file sink `local`. */
+export function processYaml (options: ProcessYamlOptions): string {
+  const more = (settings: string | undefined): string => settings === undefined ? '' : `, ${settings}`
+  return `
+server: { host: 127.0.0.1${more(options.server)} }
+${options.adminToken === undefined ? '' : `admin: { token: "${options.adminToken}" }\n`}queue: { redis_url: "${options.redisUrl ?? REDIS_URL}", prefix: "${options.prefix}"${more(options.queue)} }
+sources:
+  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
+sinks:
+  local:
+    type: file
+    path: "${options.localPath}"
+    batch: ${options.localBatch}
+${options.localRetry === undefined ? '' : `    retry: ${options.localRetry}\n`}${options.extraSinks ?? ''}
+routes:
+${options.routes ?? '  - { name: everything, match: {}, sinks: [local] }'}
+`
+}
 
 export interface Running {
   child: ChildProcess

@@ -9,10 +9,10 @@ import { writeFileSync, mkdtempSync, rmSync, existsSync, readdirSync, readFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent } from 'undici'
-import { BIN, cleanEnv, startGateway, type Running } from '../helpers/process.js'
+import { BIN, cleanEnv, processYaml, startGateway, type Running } from '../helpers/process.js'
 import { freePort } from '../helpers/private-redis.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
-import { TEST_SECRET, sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
 export interface ChaosOptions {
   /** How long the load and the kills go on. */
@@ -58,27 +58,23 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
   const receiverPort = (receiver.address() as { port: number }).port
   const configFile = join(dir, 'routes.yaml')
-  writeFileSync(configFile, `
-server: { host: 127.0.0.1, shutdown_grace: 5s }
-queue: { redis_url: "${REDIS_URL}", prefix: "${prefix}", lock_duration: 3s }
-sources:
-  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
-sinks:
-  local:
-    type: file
-    path: "${dir}/events"
-    batch: { max_events: 200, max_wait: 100ms }
-    retry: { attempts: 50, initial_delay: 100ms, max_delay: 2s }
-  receiver:
+  const retry = '{ attempts: 50, initial_delay: 100ms, max_delay: 2s }'
+  writeFileSync(configFile, processYaml({
+    prefix,
+    server: 'shutdown_grace: 5s',
+    queue: 'lock_duration: 3s',
+    localPath: `${dir}/events`,
+    localBatch: '{ max_events: 200, max_wait: 100ms }',
+    localRetry: retry,
+    extraSinks: `  receiver:
     type: webhook
     url: "http://127.0.0.1:${receiverPort}/hook"
     allow_private_networks: true
     timeout: 5s
     batch: { max_events: 50, max_wait: 20ms }
-    retry: { attempts: 50, initial_delay: 100ms, max_delay: 2s }
-routes:
-  - { name: everything, match: {}, sinks: [local, receiver] }
-`)
+    retry: ${retry}`,
+    routes: '  - { name: everything, match: {}, sinks: [local, receiver] }'
+  }))
   const ingestPort = await freePort()
   const start = async (role: 'ingest' | 'worker'): Promise<Running> =>
     await startGateway(process.execPath, [BIN, 'serve', '--role', role, '--config', configFile],

@@ -5,37 +5,28 @@
 import t from 'tap'
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, cleanEnv, startGateway, type Running } from '../helpers/process.js'
+import { BIN, cleanEnv, processYaml, startGateway, type Running } from '../helpers/process.js'
 import { eventually, readLines, tempDir, type Teardownable } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
-import { TEST_SECRET, sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { RequestStream, missingFromFileSink } from '../helpers/request-stream.js'
 
 interface Options { prefix: string, data: string, audit?: boolean }
 
 function routesYaml ({ prefix, data, audit = false }: Options): string {
-  return `
-server: { host: 127.0.0.1 }
-queue: { redis_url: "${REDIS_URL}", prefix: "${prefix}" }
-sources:
-  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
-sinks:
-  local:
-    type: file
-    path: "${data}/local"
-    batch: { max_events: 100, max_wait: 20ms }
-${audit
-    ? `  audit:
-    type: file
-    path: "${data}/audit"
-    batch: { max_events: 100, max_wait: 20ms }
-routes:
-  - { name: everything, match: {}, sinks: [local] }
-  - { name: audit-all, match: {}, sinks: [audit] }
-`
-    : `routes:
-  - { name: everything, match: {}, sinks: [local] }
-`}`
+  const batch = '{ max_events: 100, max_wait: 20ms }'
+  return processYaml({
+    prefix,
+    localPath: `${data}/local`,
+    localBatch: batch,
+    ...(audit
+      ? {
+          extraSinks: `  audit:\n    type: file\n    path: "${data}/audit"\n    batch: ${batch}`,
+          routes: '  - { name: everything, match: {}, sinks: [local] }\n  - { name: audit-all, match: {}, sinks: [audit] }'
+        }
+      : {})
+  })
 }
 
 /** Replaces a file the way editors and config management do: a new file renamed over the old. */
@@ -78,41 +69,21 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
   writeFileSync(configFile, routesYaml({ prefix, data }))
   const { gateway, port } = await start(t, configFile)
 
-  const answers: string[] = []
-  const all: string[] = []
-  const afterReload: string[] = []
-  let reloaded = false
-  let stop = false
-  const client = async (): Promise<void> => {
-    while (!stop) {
-      const event = sampleEvent()
-      const startedAfterReload = reloaded
-      answers.push(await send(port, event))
-      all.push(String(event.event_id))
-      if (startedAfterReload) afterReload.push(String(event.event_id))
-    }
-  }
-  const clients = Array.from({ length: 4 }, client)
+  const stream = new RequestStream(async (event) => await send(port, event))
+  const { answers, sent: all, sentAfterSwitch: afterReload } = stream
   await eventually(() => answers.length >= 50 ? true : undefined, 30_000, 'a stream under way')
   replaceFile(configFile, routesYaml({ prefix, data, audit: true }))
   await eventually(async () => await reloads(port, 'success') === 1 ? true : undefined, 15_000, 'the reload')
-  reloaded = true
+  stream.markSwitched()
   await eventually(() => afterReload.length >= 50 ? true : undefined, 30_000, 'requests after the reload')
-  stop = true
-  await Promise.all(clients)
+  await stream.stop()
 
   t.same(answers.filter((answer) => answer !== ACCEPTED), [], `all ${answers.length} requests answered 200 accepted`)
   t.equal(await reloads(port, 'failure'), 0, 'no failed reload on the way')
   const local = await eventually(() => { const lines = readLines(join(data, 'local')); return lines.length >= all.length ? lines : undefined }, 20_000, 'every event in local')
   t.same(new Set(local.map((line) => line.event_id)), new Set(all), 'local has every event')
-  // The new sink also gets the events sent between the switch and this test seeing it, so a count
-  // of its lines says nothing: wait for the events themselves.
-  const missingFromAudit = (): string[] => {
-    const inAudit = new Set(readLines(join(data, 'audit')).map((line) => line.event_id))
-    return afterReload.filter((id) => !inAudit.has(id))
-  }
-  await eventually(() => missingFromAudit().length === 0 ? true : undefined, 20_000, 'the new sink filling').catch(() => undefined)
-  t.same(missingFromAudit(), [], `the ${afterReload.length} events sent after the reload are in the new sink`)
+  await eventually(() => missingFromFileSink(join(data, 'audit'), afterReload).length === 0 ? true : undefined, 20_000, 'the new sink filling').catch(() => undefined)
+  t.same(missingFromFileSink(join(data, 'audit'), afterReload), [], `the ${afterReload.length} events sent after the reload are in the new sink`)
   t.match(gateway.output(), /"msg":"configuration reloaded"/)
 
   // Broken in place (no rename): two errors, both logged; the running configuration stays.

@@ -2,31 +2,25 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, cleanEnv, startGateway } from '../helpers/process.js'
+import { BIN, cleanEnv, processYaml, startGateway } from '../helpers/process.js'
 import { eventually, readLines, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
-import { TEST_SECRET, sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
 t.test('SIGTERM under load: exit 0, and every acked event is delivered', async (t) => {
   const dir = tempDir(t)
   const prefix = uniquePrefix('shutdown')
   t.teardown(async () => await deleteKeys(prefix))
   const configFile = join(dir, 'routes.yaml')
-  writeFileSync(configFile, `
-server: { host: 127.0.0.1, shutdown_grace: 10s }
-queue: { redis_url: "${REDIS_URL}", prefix: "${prefix}" }
-sources:
-  customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
-sinks:
-  local:
-    type: file
-    path: "${dir}/events"
-    # Slow batches, so that some are pending when the signal comes.
-    batch: { max_events: 1000, max_wait: 300ms }
-routes:
-  - { name: all, match: {}, sinks: [local] }
-`)
+  writeFileSync(configFile, processYaml({
+    prefix,
+    server: 'shutdown_grace: 10s',
+    localPath: `${dir}/events`,
+    // Slow batches, so that some are pending when the signal comes.
+    localBatch: '{ max_events: 1000, max_wait: 300ms }',
+    routes: '  - { name: all, match: {}, sinks: [local] }'
+  }))
   const port = await freePort()
   const gateway = await startGateway(process.execPath, [BIN, 'serve', '--config', configFile], cleanEnv({ PORT: String(port) }))
   t.teardown(() => gateway.signal('SIGKILL'))
