@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from '../test/helpers/private-redis.js'
 
 /** USER_HZ: the unit of utime/stime in /proc/<pid>/stat, 100 on Linux. */
 const CLOCK_TICKS = 100
@@ -119,15 +119,4 @@ async function answers200 (url: string): Promise<boolean> {
   } catch {
     return false
   }
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }

@@ -4,11 +4,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { eventsOf, type JobData } from '../src/sinks/job.js'
+import { freePort } from '../test/helpers/private-redis.js'
 
 export interface BenchRedis {
   readonly url: string
@@ -29,17 +29,6 @@ async function answers (url: string): Promise<string | undefined> {
   } finally {
     client.disconnect()
   }
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 export async function findRedis (): Promise<BenchRedis> {
