@@ -11,7 +11,7 @@ import { RoutingTable } from './routing.js'
 import { ConfigReloader } from './reload/reloader.js'
 import { adminRoutes } from './routes/admin.js'
 import { healthRoutes } from './routes/health.js'
-import { RETRY_AFTER_SECONDS, webhookRoutes } from './routes/webhooks.js'
+import { storeUnavailable, webhookRoutes } from './routes/webhooks.js'
 import { DeadLetterNow } from './sinks/job.js'
 import { unroutableReason, type RoutableEvent } from './events.js'
 import metricsPlugin from '../plugins/metrics/index.js'
@@ -81,7 +81,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     if (request.url.startsWith('/webhooks/')) {
       // Never a 500 on the webhook path: Customer.io waits an hour after one. 503 asks for a quick retry.
       request.log.error({ error: error.message, code: error.code }, 'webhook request failed unexpectedly')
-      return await reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: ERROR_CODES.storeUnavailable, reason: 'internal_error' })
+      return await storeUnavailable(reply, 'internal_error')
     }
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) request.log.error({ error: error.message }, 'request failed')

@@ -11,6 +11,11 @@ import { StoreUnavailable, type Ingestor } from '../ingest.js'
 /** Seconds Customer.io is asked to wait after a 503; short, since most outages are brief. */
 export const RETRY_AFTER_SECONDS = 5
 
+/** The webhook path's one kind of refusal: 503 with Retry-After, so Customer.io retries soon. */
+export function storeUnavailable (reply: FastifyReply, reason: string): FastifyReply {
+  return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: ERROR_CODES.storeUnavailable, reason })
+}
+
 export interface WebhookRouteOptions {
   config: GatewayConfig
   ingestor: Ingestor
@@ -46,8 +51,7 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
         // A request on a kept-alive connection while the gateway stops: another replica, or this one
         // restarted, takes it after Retry-After. Connection: close is set by Fastify.
         app.metrics.ingestUnavailable.inc({ source: configured.name, reason: ERROR_CODES.shuttingDown })
-        return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
-          .send({ error: ERROR_CODES.storeUnavailable, reason: ERROR_CODES.shuttingDown })
+        return storeUnavailable(reply, ERROR_CODES.shuttingDown)
       }
       sourceOfRequest.set(request, configured)
       // The signature covers the bytes, not the media type: a malformed Content-Type must not turn
@@ -72,8 +76,7 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
         if (!(error instanceof StoreUnavailable)) throw error
         app.metrics.ingestUnavailable.inc({ source: source.name, reason: error.reason })
         request.log.error({ source: source.name, reason: error.reason, cause: (error.cause as Error | undefined)?.message }, 'event not stored: answered 503')
-        return await reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS))
-          .send({ error: ERROR_CODES.storeUnavailable, reason: error.reason })
+        return await storeUnavailable(reply, error.reason)
       }
     } finally {
       stopTimer()
