@@ -55,6 +55,18 @@ export interface Running {
   signal: (signal: NodeJS.Signals) => void
 }
 
+/**
+ * Gateways started and not yet exited. Each runs in its own process group, which outlives this test
+ * process: a test that times out before its teardown would leave them running against the shared
+ * Redis. tap ends a timed-out test with SIGALRM (after which no 'exit' event comes), so both are
+ * watched. A SIGALRM listener also keeps tap's own handler from re-raising the signal; tap then
+ * ends the process with SIGKILL half a second later, as it does anyway when a test ignores it.
+ */
+const running = new Set<(signal: NodeJS.Signals) => void>()
+const killRunning = (): void => { for (const signal of running) signal('SIGKILL') }
+process.once('exit', killRunning)
+process.once('SIGALRM', killRunning)
+
 /** Starts `command args` in the project root and resolves once stdout shows the listening banner. */
 export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Running> {
   // Its own process group, so that signals reach the gateway under `npm start` too.
@@ -66,6 +78,8 @@ export async function startGateway (command: string, args: readonly string[], en
   child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  running.add(signal)
+  void exited.then(() => running.delete(signal))
   const deadline = Date.now() + timeoutMs
   while (!text.includes('cio-gateway listening on')) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${text}`)
