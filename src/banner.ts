@@ -1,13 +1,14 @@
 /** The startup banner on stdout: what this process serves and where its data goes. */
 import type { GatewayConfig } from './config/types.js'
 import type { Role } from './app.js'
+import { RedisTopology } from '../plugins/queue/redis-topology.js'
 
 export function banner (config: GatewayConfig, role: Role, port: number): string {
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host
   const base = `http://${host}:${port}`
   const lines = [
     `cio-gateway listening on ${base} (role: ${role})`,
-    `  queue: ${config.queue.redisUrl === '' ? 'EMBEDDED in memory (not durable; set queue.redis_url for production)' : `redis (prefix ${config.queue.prefix})`}`
+    `  queue: ${config.queue.redis === undefined ? 'EMBEDDED in memory (not durable; configure Redis for production)' : `${new RedisTopology(config.queue.redis).describe()} (prefix ${config.queue.prefix})`}`
   ]
   if (role !== 'worker') {
     for (const source of config.sources.values()) lines.push(`  source ${source.name}: POST ${base}/webhooks/${source.name} (${source.secrets.length} secret${source.secrets.length === 1 ? '' : 's'})`)

@@ -17,6 +17,8 @@ import { ReportingPoller } from './poller.js'
 import { WebhookCounter } from './reconciliation.js'
 import { BullmqPollSchedule, TimerPollSchedule, type PollSchedule } from './schedule.js'
 import { MemoryReportingState, RedisReportingState, type ReportingState } from './state.js'
+import { keyspaceOf } from '../queue/create.js'
+import { RedisTopology } from '../queue/redis-topology.js'
 
 export interface ReportingPluginOptions {
   config: GatewayConfig
@@ -34,9 +36,11 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
   const { config, reporting, ingestor, metrics } = options
   const log = app.log.child({ component: 'reporting' })
   const retention = { receivedDays: 8, emittedDays: reporting.lookbackDays + 2 }
-  const state: ReportingState = config.queue.redisUrl === ''
+  const topology = config.queue.redis === undefined ? undefined : new RedisTopology(config.queue.redis)
+  const prefix = keyspaceOf(config.queue).globalPrefix
+  const state: ReportingState = topology === undefined
     ? new MemoryReportingState(retention)
-    : new RedisReportingState(config.queue.redisUrl, config.queue.prefix, retention)
+    : new RedisReportingState(topology.client('state'), prefix, retention)
   const counter = new WebhookCounter(state, log)
   counter.start()
   ingestor.onAccepted((_source, event) => counter.count(event))
@@ -49,9 +53,9 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
     gauges = new ReportingGauges(metrics, state, log)
     const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log })
     const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
-    schedule = config.queue.redisUrl === ''
+    schedule = topology === undefined
       ? new TimerPollSchedule({ intervalMs: reporting.intervalMs, logger: log, run })
-      : new BullmqPollSchedule({ url: config.queue.redisUrl, prefix: config.queue.prefix, intervalMs: reporting.intervalMs, logger: log, run })
+      : new BullmqPollSchedule({ connect: () => topology.client('worker'), prefix, intervalMs: reporting.intervalMs, logger: log, run })
     gauges.startFollowing(Math.min(FOLLOW_MS, reporting.intervalMs))
     app.addHook('onReady', async () => schedule?.start())
   }

@@ -6,6 +6,7 @@
  */
 import { Queue, Worker } from 'bullmq'
 import type { Logger } from '../../src/logger.js'
+import type { RedisClient } from '../queue/redis-topology.js'
 
 export const REPORTING_QUEUE = '_reporting'
 const SCHEDULER_ID = 'reporting-poll'
@@ -26,15 +27,19 @@ export class BullmqPollSchedule implements PollSchedule {
   private readonly abort = new AbortController()
   private setupTimer: NodeJS.Timeout | undefined
   private closing: Promise<void> | undefined
+  private connection: RedisClient | undefined
 
-  constructor (private readonly options: { url: string, prefix: string, intervalMs: number, logger: Logger, run: PollRun }) {}
+  /** `connect` gives a patient connection (BullMQ's needs, see redis-topology.ts); `prefix` keeps its keys in one slot on a cluster. */
+  constructor (private readonly options: { connect: () => RedisClient, prefix: string, intervalMs: number, logger: Logger, run: PollRun }) {}
 
   start (): void {
     const { logger } = this.options
-    this.queue = new Queue(REPORTING_QUEUE, { connection: { url: this.options.url } as never, prefix: this.options.prefix })
+    const connection = this.connection = this.options.connect()
+    connection.on('error', (error: Error) => logger.debug({ error: error.message }, 'reporting connection error'))
+    this.queue = new Queue(REPORTING_QUEUE, { connection: connection as never, prefix: this.options.prefix })
     this.queue.on('error', (error) => logger.debug({ error: error.message }, 'reporting queue error'))
     this.worker = new Worker(REPORTING_QUEUE, async () => await this.options.run(this.abort.signal), {
-      connection: { url: this.options.url, maxRetriesPerRequest: null } as never,
+      connection: connection as never,
       prefix: this.options.prefix,
       concurrency: 1
     })
@@ -67,6 +72,7 @@ export class BullmqPollSchedule implements PollSchedule {
       this.abort.abort()
       await this.worker?.close()
       await this.queue?.close()
+      this.connection?.disconnect()
     })()
     await this.closing
   }

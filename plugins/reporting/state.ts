@@ -3,11 +3,12 @@
  * campaign, day and metric; which report events were already emitted; and the last poll's results
  * (so every worker replica exposes the same gauges, not only the one that happened to poll).
  *
- * With Redis the state lives under `<queue.prefix>:_reporting_state:` (sink names cannot start with
- * `_`, so these keys never meet a sink queue's); in embedded mode it lives in memory.
+ * With Redis the state lives under `<prefix>:_reporting_state:` (sink names cannot start with `_`, so
+ * these keys never meet a sink queue's; on a cluster the prefix is `{<queue.prefix>}`, one slot, so a
+ * MULTI over several days' keys stays in it); in embedded mode it lives in memory.
  */
-import { Redis } from 'ioredis'
 import { DAY_MS } from './days.js'
+import type { RedisClient } from '../queue/redis-topology.js'
 
 /** `<campaign_id>:<metric>` → webhooks accepted, for one UTC day. */
 export type DayCounts = Map<string, number>
@@ -41,12 +42,10 @@ export interface StateRetention {
 }
 
 export class RedisReportingState implements ReportingState {
-  private readonly client: Redis
   private readonly base: string
 
-  constructor (url: string, prefix: string, private readonly retention: StateRetention) {
-    // Like the ingest connection: fail fast while Redis is away; callers keep what they could not write.
-    this.client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
+  /** `client` fails fast while Redis is away (callers keep what they could not write); it is closed with the state. */
+  constructor (private readonly client: RedisClient, prefix: string, private readonly retention: StateRetention) {
     this.client.on('error', () => { /* reported by the callers' failures; ioredis reconnects on its own */ })
     this.base = `${prefix}:_reporting_state`
   }

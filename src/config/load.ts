@@ -11,6 +11,7 @@ import { ConfigSchema, CommonSinkProperties, type RawConfig, type RawRoute } fro
 import { interpolateDocument } from './interpolate.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
+import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
 import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
 
 export { ConfigError } from './problems.js'
@@ -40,7 +41,7 @@ export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv 
   const locator = new Locator(document, lines)
   const problems = validateAgainst(ConfigSchema, data, [], locator)
   const raw = data as RawConfig
-  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env))
+  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkQueue(raw, locator))
   if (problems.length > 0) {
     const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
     const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
@@ -124,12 +125,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
       shutdownGraceMs: parseDuration(raw.server?.shutdown_grace ?? '25s')
     },
     admin: { token: raw.admin?.token ?? '' },
-    queue: {
-      redisUrl: raw.queue?.redis_url ?? '',
-      prefix: raw.queue?.prefix ?? 'cio',
-      highWaterMark: raw.queue?.high_water_mark ?? 100_000,
-      lockDurationMs: parseDuration(raw.queue?.lock_duration ?? '30s')
-    },
+    queue: resolveQueue(raw.queue),
+    quarantine: resolveQuarantine(raw.quarantine),
     dedupe: { windowMs },
     sources,
     sinks,
