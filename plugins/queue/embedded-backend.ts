@@ -134,6 +134,8 @@ export interface EmbeddedBackendOptions {
   /** Bounds of the quarantine; unbounded when absent (tests of other things). */
   readonly quarantine?: QuarantineConfig
   readonly onQuarantineDropped?: (reason: QuarantineDrop, events: number) => void
+  /** How often the quarantine is trimmed by age (by count it is trimmed as bodies arrive). */
+  readonly quarantineTrimMs?: number
   readonly now?: () => number
 }
 
@@ -142,14 +144,17 @@ export class EmbeddedBackend implements QueueBackend {
   private readonly queues = new Map<string, MemoryQueue>()
   private readonly seen = new Map<string, number>()
   private readonly sweeper: NodeJS.Timeout
+  private readonly trimmer: NodeJS.Timeout
   private readonly dedupeWindowMs: number
   private readonly now: () => number
 
   constructor (private readonly options: EmbeddedBackendOptions) {
     this.dedupeWindowMs = options.dedupeWindowMs
     this.now = options.now ?? Date.now
-    this.sweeper = setInterval(() => this.sweep(), 60_000)
+    this.sweeper = setInterval(() => this.forgetExpired(), 60_000)
     this.sweeper.unref()
+    this.trimmer = setInterval(() => this.queues.get(QUARANTINE_QUEUE)?.trim(), options.quarantineTrimMs ?? 10_000)
+    this.trimmer.unref()
   }
 
   private queue (name: string): MemoryQueue {
@@ -242,16 +247,16 @@ export class EmbeddedBackend implements QueueBackend {
 
   async close (): Promise<void> {
     clearInterval(this.sweeper)
+    clearInterval(this.trimmer)
     for (const queue of this.queues.values()) {
       for (const timer of queue.delayed.values()) clearTimeout(timer)
       queue.worker = undefined
     }
   }
 
-  private sweep (): void {
+  private forgetExpired (): void {
     const now = this.now()
     for (const [key, expires] of this.seen) if (expires <= now) this.seen.delete(key)
-    this.queues.get(QUARANTINE_QUEUE)?.trim()
   }
 }
 

@@ -44,6 +44,8 @@ export interface RedisBackendOptions {
   /** Replicas a write must reach before it is acknowledged (WAIT). */
   readonly replicasAck?: number
   readonly quarantine?: QuarantineConfig
+  /** How often the quarantine is trimmed (where its worker runs); tests shorten it. */
+  readonly quarantineTrimMs?: number
   /** Worker lock: a crashed worker's jobs are taken over after about this long. */
   readonly lockDurationMs?: number
   readonly queues: readonly string[]
@@ -259,7 +261,7 @@ export class RedisBackend implements QueueBackend {
       worker.on('error', (error) => this.logRedisError(error))
       this.workers.push(worker)
     })
-    if (queue === QUARANTINE_QUEUE && this.options.quarantine !== undefined) this.every(QUARANTINE_TRIM_MS, async () => await this.trimQuarantine())
+    if (queue === QUARANTINE_QUEUE && this.options.quarantine !== undefined) this.every(this.options.quarantineTrimMs ?? QUARANTINE_TRIM_MS, async () => await this.trimQuarantine())
   }
 
   /** One connection for every worker's commands; BullMQ opens a blocking one of its own per worker. */
