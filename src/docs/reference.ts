@@ -1,6 +1,7 @@
 /**
- * The README's configuration and metrics references, rendered from the schemas and the metric
- * definitions themselves so the docs cannot drift (test/docs/readme.test.ts compares them).
+ * The configuration reference (docs/configuration.md) and the metrics reference (docs/monitoring.md),
+ * rendered from the schemas and the metric definitions themselves so the docs cannot drift
+ * (test/docs/references.test.ts compares them; `npm run docs` rewrites them).
  */
 import { Registry } from 'prom-client'
 import type { TSchema } from '@sinclair/typebox'
@@ -43,7 +44,7 @@ function table (prefix: string, properties: Record<string, SchemaLike>, required
 
 function section (title: string, description: string | undefined, prefix: string, schema: TSchema): string {
   const like = schema as SchemaLike
-  return `#### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required)}\n`
+  return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required)}\n`
 }
 
 export function renderConfigReference (): string {
@@ -53,7 +54,7 @@ export function renderConfigReference (): string {
     section('`queue`', QueueSchema.description, 'queue.', QueueSchema),
     section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
     section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
-    `#### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
+    `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
     section('`sinks.<name>.batch`', `${BatchSchema.description} Defaults depend on the sink type (below).`, 'batch.', BatchSchema),
     section('`sinks.<name>.retry`', RetrySchema.description, 'retry.', RetrySchema)
   ]
@@ -79,3 +80,17 @@ export function renderMetricsReference (): string {
   return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n') +
     '\n\nPlus the default Node.js process metrics of prom-client, with the same `cio_gateway_` prefix (`cio_gateway_process_cpu_seconds_total`, `cio_gateway_nodejs_heap_size_used_bytes`, …).\n'
 }
+
+/** A generated block: the text between `<!-- name:start -->` and `<!-- name:end -->` in a docs file. */
+export interface GeneratedBlock {
+  /** Path from the repository root. */
+  file: string
+  name: string
+  render: () => string
+}
+
+/** Every generated block of the docs, for `npm run docs` and the test that keeps them current. */
+export const generatedBlocks: readonly GeneratedBlock[] = [
+  { file: 'docs/configuration.md', name: 'config-reference', render: renderConfigReference },
+  { file: 'docs/monitoring.md', name: 'metrics-reference', render: renderMetricsReference }
+]

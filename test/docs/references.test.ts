@@ -1,0 +1,30 @@
+/** The generated references in docs/ match the schemas and metric definitions (`npm run docs` rewrites them). */
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { generatedBlocks } from '../../src/docs/reference.js'
+import { allSinkDefinitions } from '../../src/registry.js'
+
+const root = new URL('../../', import.meta.url)
+const read = (file: string): string => readFileSync(new URL(file, root), 'utf8')
+
+function block (text: string, file: string, name: string): string {
+  const start = `<!-- ${name}:start -->\n`
+  const from = text.indexOf(start)
+  const to = text.indexOf(`\n<!-- ${name}:end -->`)
+  if (from < 0 || to < 0) throw new Error(`${file} has no ${name} block`)
+  return text.slice(from + start.length, to)
+}
+
+for (const { file, name, render } of generatedBlocks) {
+  t.test(`${file}: the ${name} block is generated (npm run docs)`, async (t) => {
+    t.equal(block(read(file), file, name), render())
+  })
+}
+
+t.test('every sink type has its options in the configuration reference and a page of its own', async (t) => {
+  const configuration = read('docs/configuration.md')
+  for (const { type } of allSinkDefinitions()) {
+    t.match(configuration, `### \`type: ${type}\``, `${type} options in docs/configuration.md`)
+    t.ok(existsSync(new URL(`docs/sinks/${type}.md`, root)), `docs/sinks/${type}.md exists`)
+  }
+})
