@@ -34,17 +34,46 @@ function cell (text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 }
 
-function table (prefix: string, properties: Record<string, SchemaLike>, required: readonly string[] = []): string {
+function table (prefix: string, properties: Record<string, SchemaLike>, required: readonly string[] = [], noDefault = ''): string {
   const rows = Object.entries(properties).map(([key, schema]) => {
-    const fallback = schema.default === undefined ? (required.includes(key) ? '(required)' : '') : `\`${JSON.stringify(schema.default)}\``
+    const fallback = schema.default === undefined ? (required.includes(key) ? '(required)' : noDefault) : `\`${JSON.stringify(schema.default)}\``
     return `| \`${prefix}${key}\` | ${typeOf(schema)} | ${fallback} | ${cell(schema.description ?? '')} |`
   })
   return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
 }
 
-function section (title: string, description: string | undefined, prefix: string, schema: TSchema): string {
+function section (title: string, description: string | undefined, prefix: string, schema: TSchema, noDefault = ''): string {
   const like = schema as SchemaLike
-  return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required)}\n`
+  return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required, noDefault)}\n`
+}
+
+/** Bytes as routes.yaml writes them: the largest unit that divides them. */
+function size (bytes: number): string {
+  if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}mb`
+  if (bytes % 1024 === 0) return `${bytes / 1024}kb`
+  return `${bytes}b`
+}
+
+/** Milliseconds as routes.yaml writes them: the largest unit that divides them. */
+function duration (ms: number): string {
+  for (const [unit, factor] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % factor === 0) return `${ms / factor}${unit}`
+  }
+  return `${ms}ms`
+}
+
+/** One sentence: the batch defaults of a sink type, for its row in the reference and its own page. */
+export function renderBatchDefaults (type: string): string {
+  const definition = allSinkDefinitions().find((d) => d.type === type)
+  if (definition === undefined) throw new Error(`sink type '${type}' is not known`)
+  const { maxEvents, maxBytes, maxWaitMs } = definition.batchDefaults
+  return `Batch defaults: \`max_events: ${maxEvents}\`, \`max_bytes: ${size(maxBytes)}\`, \`max_wait: ${duration(maxWaitMs)}\`.`
+}
+
+function batchDefaultsTable (): string {
+  const rows = allSinkDefinitions().map(({ type, batchDefaults: b }) =>
+    `| \`${type}\` | \`${b.maxEvents}\` | \`${size(b.maxBytes)}\` | \`${duration(b.maxWaitMs)}\` |`)
+  return ['| sink type | `max_events` | `max_bytes` | `max_wait` |', '|---|---|---|---|', ...rows].join('\n')
 }
 
 export function renderConfigReference (): string {
@@ -55,13 +84,12 @@ export function renderConfigReference (): string {
     section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
     section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
     `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
-    section('`sinks.<name>.batch`', `${BatchSchema.description} Defaults depend on the sink type (below).`, 'batch.', BatchSchema),
+    section('`sinks.<name>.batch`', `${BatchSchema.description} Every key is optional; the defaults depend on the sink type:\n\n${batchDefaultsTable()}`, 'batch.', CommonSinkProperties.batch, 'by sink type'),
     section('`sinks.<name>.retry`', RetrySchema.description, 'retry.', RetrySchema)
   ]
   for (const definition of allSinkDefinitions()) {
-    const batch = definition.batchDefaults
     parts.push(section(`\`type: ${definition.type}\``,
-      `${definition.summary} Batch defaults: ${batch.maxEvents} events, ${batch.maxBytes} bytes, ${batch.maxWaitMs} ms.`, '', definition.schema))
+      `${definition.summary} ${renderBatchDefaults(definition.type)}`, '', definition.schema))
   }
   parts.push(section('`routes[]`', RouteSchema.description ?? 'Walked in order for every event; every matching route adds its sinks.', '', RouteSchema))
   parts.push(section('`reporting`', ReportingSchema.description, 'reporting.', ReportingSchema))
@@ -92,5 +120,6 @@ export interface GeneratedBlock {
 /** Every generated block of the docs, for `npm run docs` and the test that keeps them current. */
 export const generatedBlocks: readonly GeneratedBlock[] = [
   { file: 'docs/configuration.md', name: 'config-reference', render: renderConfigReference },
-  { file: 'docs/monitoring.md', name: 'metrics-reference', render: renderMetricsReference }
+  { file: 'docs/monitoring.md', name: 'metrics-reference', render: renderMetricsReference },
+  ...allSinkDefinitions().map(({ type }) => ({ file: `docs/sinks/${type}.md`, name: 'batch-defaults', render: () => renderBatchDefaults(type) }))
 ]

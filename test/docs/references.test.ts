@@ -2,6 +2,7 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { generatedBlocks } from '../../src/docs/reference.js'
+import { parseConfig } from '../../src/config/load.js'
 import { allSinkDefinitions } from '../../src/registry.js'
 
 const root = new URL('../../', import.meta.url)
@@ -27,4 +28,17 @@ t.test('every sink type has its options in the configuration reference and a pag
     t.match(configuration, `### \`type: ${type}\``, `${type} options in docs/configuration.md`)
     t.ok(existsSync(new URL(`docs/sinks/${type}.md`, root)), `docs/sinks/${type}.md exists`)
   }
+})
+
+t.test('the reference marks (required) only what a config cannot leave out: batch keys are optional', async (t) => {
+  const config = parseConfig(`
+sources: { customerio: { type: customerio, secrets: [k] } }
+sinks: { local: { type: file, path: ./data/events, batch: { max_events: 7 } } }
+routes: [{ name: all, match: {}, sinks: [local] }]
+`, 'routes.yaml', {})
+  const batch = config.sinks.get('local')?.batch
+  t.same(batch, { maxEvents: 7, maxBytes: 4 * 1024 * 1024, maxWaitMs: 200 }, 'the other two take the file sink defaults')
+  const rows = read('docs/configuration.md').split('\n').filter((line) => line.startsWith('| `batch.'))
+  t.equal(rows.length, 3)
+  for (const row of rows) t.notMatch(row, '(required)', row)
 })
