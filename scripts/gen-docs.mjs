@@ -4,6 +4,8 @@
 // is rewritten by `CIO_UPDATE_DOCS=1 node scripts/test.mjs test/deploy/values.test.ts`.)
 import { readFileSync, writeFileSync } from 'node:fs'
 
+const read = (file) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8')
+
 const { generatedBlocks } = await import('../dist/src/docs/reference.js')
 for (const { file, name, render } of generatedBlocks) {
   const url = new URL(`../${file}`, import.meta.url)
@@ -13,7 +15,7 @@ for (const { file, name, render } of generatedBlocks) {
   const from = text.indexOf(start)
   const to = text.indexOf(end)
   if (from < 0 || to < from) throw new Error(`${file} has no ${start} … ${end} block`)
-  text = `${text.slice(0, from + start.length)}\n${render()}\n${text.slice(to)}`
+  text = `${text.slice(0, from + start.length)}\n${render(read)}\n${text.slice(to)}`
   writeFileSync(url, text)
   console.log(`${file}: ${name} regenerated`)
 }

@@ -8,6 +8,9 @@ import type { TSchema } from '@sinclair/typebox'
 import { AdminSchema, BatchSchema, CommonSinkProperties, DedupeSchema, QueueSchema, ReportingSchema, RetrySchema, RouteSchema, ServerSchema, SourceSchema } from '../config/schema.js'
 import { allSinkDefinitions } from '../registry.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
+import { renderEnvironmentReference } from './environment.js'
+import { USAGE } from '../cli.js'
+import { REDIS_WAIT } from '../commands/replay.js'
 
 interface SchemaLike {
   type?: string
@@ -109,17 +112,33 @@ export function renderMetricsReference (): string {
     '\n\nPlus the default Node.js process metrics of prom-client, with the same `cio_gateway_` prefix (`cio_gateway_process_cpu_seconds_total`, `cio_gateway_nodejs_heap_size_used_bytes`, …).\n'
 }
 
+/**
+ * How long `cio-gateway replay` waits for a Redis it cannot reach. The last attempt may start just
+ * before the deadline, after a pause, and take its whole connect timeout.
+ */
+export function renderReplayRedisWait (): string {
+  const { tryForMs, pauseMs, connectTimeoutMs } = REDIS_WAIT
+  const seconds = (ms: number): string => `${ms / 1000} s`
+  return `When Redis does not answer, replay starts new attempts for ${seconds(tryForMs)}, ${seconds(pauseMs)} after each failure, ` +
+    `and allows each ${seconds(connectTimeoutMs)} to connect: it exits at most ${seconds(tryForMs + pauseMs + connectTimeoutMs)} after its ` +
+    'first attempt (the process start and the config load come before).'
+}
+
 /** A generated block: the text between `<!-- name:start -->` and `<!-- name:end -->` in a docs file. */
 export interface GeneratedBlock {
   /** Path from the repository root. */
   file: string
   name: string
-  render: () => string
+  /** The block's text; `read` gives the text of a file of the repository by its path from the root. */
+  render: (read: (file: string) => string) => string
 }
 
 /** Every generated block of the docs, for `npm run docs` and the test that keeps them current. */
 export const generatedBlocks: readonly GeneratedBlock[] = [
   { file: 'docs/configuration.md', name: 'config-reference', render: renderConfigReference },
+  { file: 'docs/configuration.md', name: 'environment-reference', render: (read) => renderEnvironmentReference(read('routes.yaml')) },
+  { file: 'docs/cli.md', name: 'cli-usage', render: () => '```text\n' + USAGE + '\n```' },
   { file: 'docs/monitoring.md', name: 'metrics-reference', render: renderMetricsReference },
+  { file: 'docs/operations.md', name: 'replay-redis-wait', render: renderReplayRedisWait },
   ...allSinkDefinitions().map(({ type }) => ({ file: `docs/sinks/${type}.md`, name: 'batch-defaults', render: () => renderBatchDefaults(type) }))
 ]

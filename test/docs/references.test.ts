@@ -1,6 +1,7 @@
 /** The generated references in docs/ match the schemas and metric definitions (`npm run docs` rewrites them). */
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { READ_VARIABLES } from '../../src/docs/environment.js'
 import { generatedBlocks } from '../../src/docs/reference.js'
 import { parseConfig } from '../../src/config/load.js'
 import { allSinkDefinitions } from '../../src/registry.js'
@@ -18,7 +19,7 @@ function block (text: string, file: string, name: string): string {
 
 for (const { file, name, render } of generatedBlocks) {
   t.test(`${file}: the ${name} block is generated (npm run docs)`, async (t) => {
-    t.equal(block(read(file), file, name), render())
+    t.equal(block(read(file), file, name), render(read))
   })
 }
 
@@ -41,4 +42,15 @@ routes: [{ name: all, match: {}, sinks: [local] }]
   const rows = read('docs/configuration.md').split('\n').filter((line) => line.startsWith('| `batch.'))
   t.equal(rows.length, 3)
   for (const row of rows) t.notMatch(row, '(required)', row)
+})
+
+t.test('the environment reference names every variable the code reads, and only those', async (t) => {
+  const names = new Set<string>()
+  for (const dir of ['src', 'plugins']) {
+    for (const file of readdirSync(new URL(dir, root), { recursive: true }) as string[]) {
+      if (!file.endsWith('.ts')) continue
+      for (const [, name] of read(`${dir}/${file}`).matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b/g)) names.add(name as string)
+    }
+  }
+  t.same([...names].sort(), READ_VARIABLES.map((v) => v.name).sort())
 })
