@@ -36,8 +36,12 @@ type BatchScript = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) =
 /** Requests merged into one batch at most; more wait for the next one (in the same turn). */
 const MAX_REQUESTS_PER_BATCH = 256
 const SCRIPT_COMMAND = 'cioIngestBatch'
-/** What a WAIT may take of the write's deadline; the rest is for the script and the round trip. */
-const WAIT_SHARE_OF_TIMEOUT = 2 / 3
+/**
+ * Longest WAIT for replicas. A healthy replica confirms within a millisecond or two; a WAIT that runs
+ * long holds the producer's connection to that primary (Redis answers nothing else on it meanwhile),
+ * so it is kept well inside the write's deadline.
+ */
+const WAIT_TIMEOUT_MS = 500
 
 interface Pending {
   readonly request: EnqueueRequest
@@ -203,7 +207,7 @@ export class MergedEnqueue {
       exec: () => Promise<Array<[Error | null, unknown]> | null>
     }
     pipeline[SCRIPT_COMMAND](keys.length, ...keys, ...args)
-    pipeline.wait(replicas, Math.floor(this.options.timeoutMs * WAIT_SHARE_OF_TIMEOUT))
+    pipeline.wait(replicas, Math.min(WAIT_TIMEOUT_MS, this.options.timeoutMs))
     const answers = await pipeline.exec()
     const [scriptAnswer, waitAnswer] = answers ?? []
     if (scriptAnswer === undefined || waitAnswer === undefined) throw new Error('redis answered no results for the write')

@@ -19,8 +19,8 @@ import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
 import { replayDeadLetters } from './redis-replay.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
-import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisClient, type RedisTopology } from './redis-topology.js'
-import { ReplicaWatch, RedisSetupError, verifyRedis } from './redis-checks.js'
+import { PRODUCER_COMMAND_TIMEOUT_MS, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
+import { ReplicaWatch, RedisSetupError, isConnected, verifyRedis } from './redis-checks.js'
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
 import {
   EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome,
@@ -62,7 +62,10 @@ interface ShardBacklog { events: number, bytes: number }
 
 export class RedisBackend implements QueueBackend {
   readonly mode = 'redis'
+  /** Ingest writes only: a WAIT for replicas blocks its connection, and nothing else must queue behind it. */
   private readonly producer: RedisClient
+  /** Everything else this process reads or writes off the workers: counts, dead letters, replay, checks. */
+  private readonly reader: RedisClient
   private workerConnection: RedisClient | undefined
   /** `name` → the queue in every shard. */
   private readonly queues = new Map<string, Queue[]>()
@@ -81,8 +84,10 @@ export class RedisBackend implements QueueBackend {
   constructor (private readonly options: RedisBackendOptions) {
     this.producer = options.topology.client('producer')
     this.producer.on('error', (error: Error) => this.logRedisError(error))
+    this.reader = options.topology.client('state')
+    this.reader.on('error', (error: Error) => this.logRedisError(error))
     for (const name of [...options.queues, QUARANTINE_QUEUE]) this.shardQueues(name)
-    this.replicaWatch = new ReplicaWatch(this.producer, options.keyspace, options.replicasAck ?? 0)
+    this.replicaWatch = new ReplicaWatch(this.reader, this.producer, options.keyspace, options.replicasAck ?? 0)
     this.writes = new MergedEnqueue({
       client: async () => await this.client(),
       keyspace: options.keyspace,
@@ -96,6 +101,8 @@ export class RedisBackend implements QueueBackend {
       onDegraded: options.onDegradedWrite
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
+    // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
+    this.every(COUNT_REFRESH_MS, async () => await this.replicaWatch.refresh().catch((error: Error) => this.logRedisError(error)))
   }
 
   private every (ms: number, task: () => Promise<void>): void {
@@ -116,7 +123,7 @@ export class RedisBackend implements QueueBackend {
     let queues = this.queues.get(name)
     if (queues === undefined) {
       queues = this.options.keyspace.shardPrefixes.map((prefix) => {
-        const queue = new Queue(name, { connection: this.producer as never, prefix })
+        const queue = new Queue(name, { connection: this.reader as never, prefix })
         queue.on('error', (error) => this.logRedisError(error))
         return queue
       })
@@ -133,8 +140,8 @@ export class RedisBackend implements QueueBackend {
 
   private async ready (): Promise<void> {
     if (this.setupError !== undefined) throw this.setupError
-    await waitForReady(this.producer)
-    this.verified ??= verifyRedis(this.producer, this.options.keyspace, this.options.logger).catch((error: unknown) => {
+    await Promise.all([waitForConnection(this.producer), waitForConnection(this.reader)])
+    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).catch((error: unknown) => {
       if (error instanceof RedisSetupError) {
         this.setupError = error
         this.options.logger.fatal({ redis: this.options.topology.describe() }, error.message)
@@ -201,7 +208,7 @@ export class RedisBackend implements QueueBackend {
     // The newest `limit` jobs over all shards, read by id and failure time first; every job holds at least one event.
     const queues = this.shardQueues(queue)
     const newest = (await Promise.all(queues.map(async (shardQueue, shard) => {
-      const entries = await this.producer.zrevrange(shardQueue.keys.failed as string, 0, Math.max(0, limit - 1), 'WITHSCORES')
+      const entries = await this.reader.zrevrange(shardQueue.keys.failed as string, 0, Math.max(0, limit - 1), 'WITHSCORES')
       const found: Array<{ shard: number, id: string, failedAt: number }> = []
       for (let i = 0; i + 1 < entries.length; i += 2) found.push({ shard, id: entries[i] as string, failedAt: Number(entries[i + 1]) })
       return found
@@ -294,11 +301,11 @@ export class RedisBackend implements QueueBackend {
     await settleStartup(queues)
     await Promise.allSettled(queues.map(async (queue) => await queue.close()))
     if (this.workerConnection !== undefined) await closeConnection(this.workerConnection)
-    await closeConnection(this.producer)
+    await Promise.all([closeConnection(this.producer), closeConnection(this.reader)])
   }
 
   private async refresh (): Promise<void> {
-    if (!isReady(this.producer)) return
+    if (!isConnected(this.reader)) return
     try {
       const backlogs = new Map<string, ShardBacklog[]>()
       await Promise.all([...this.queues].map(async ([name, queues]) => {
@@ -313,9 +320,8 @@ export class RedisBackend implements QueueBackend {
         this.options.onCounts?.(name, sumCounts(perShard))
       }))
       this.backlogs = backlogs
-      const measured = await this.producer.hvals(this.quarantineBytesKey)
+      const measured = await this.reader.hvals(this.quarantineBytesKey)
       this.quarantineBytes = measured.reduce((sum, bytes) => sum + Number(bytes), 0)
-      await this.replicaWatch.refresh()
     } catch (error) {
       this.logRedisError(error as Error)
     }
@@ -328,7 +334,7 @@ export class RedisBackend implements QueueBackend {
 
   private async trimQuarantine (): Promise<void> {
     const limits = this.options.quarantine
-    if (limits === undefined || !isReady(this.producer)) return
+    if (limits === undefined || !isConnected(this.reader)) return
     const queues = this.shardQueues(QUARANTINE_QUEUE)
     try {
       for (let shard = 0; shard < queues.length; shard++) {
@@ -341,7 +347,7 @@ export class RedisBackend implements QueueBackend {
             this.options.onQuarantineDropped?.(reason, events)
           }
         }, shard)
-        await this.producer.hset(this.quarantineBytesKey, String(shard), String(bytes))
+        await this.reader.hset(this.quarantineBytesKey, String(shard), String(bytes))
       }
     } catch (error) {
       this.logRedisError(error as Error)
@@ -383,26 +389,6 @@ function sumCounts (all: readonly QueueCounts[]): QueueCounts {
   return total
 }
 
-/** A Cluster says `connect` once its slot map is known; a single connection says `ready`. */
-function isReady (client: RedisClient): boolean {
-  return client.status === 'ready' || ((client as { isCluster?: boolean }).isCluster === true && client.status === 'connect')
-}
-
-async function waitForReady (client: RedisClient): Promise<void> {
-  if (isReady(client)) return
-  await new Promise<void>((resolve, reject) => {
-    const done = (error?: Error): void => {
-      client.off('ready', onReady)
-      client.off('end', onEnd)
-      if (error === undefined) resolve()
-      else reject(error)
-    }
-    const onReady = (): void => done()
-    const onEnd = (): void => done(new Error('redis connection closed'))
-    client.once('ready', onReady)
-    client.once('end', onEnd)
-  })
-}
 
 /**
  * Lets BullMQ finish connecting before it is closed: closing in the middle of its start-up leaves
@@ -430,7 +416,7 @@ async function closeConnection (client: RedisClient): Promise<void> {
       client.once('error', done)
     })
   }
-  if (isReady(client)) {
+  if (isConnected(client)) {
     await client.quit().catch(() => client.disconnect())
   } else {
     client.disconnect()

@@ -31,6 +31,11 @@ export function isCluster (client: RedisClient): client is Cluster {
   return (client as Cluster).isCluster === true
 }
 
+/** A Cluster says `connect` once its slot map is known (or `ready` after its ready check); a single connection says `ready`. */
+export function isConnected (client: RedisClient): boolean {
+  return client.status === 'ready' || (isCluster(client) && client.status === 'connect')
+}
+
 function nodeName (node: Redis): string {
   return `${node.options.host ?? 'localhost'}:${node.options.port ?? 6379}`
 }
@@ -87,16 +92,25 @@ async function checkShardCount (client: RedisClient, keyspace: Keyspace): Promis
 export class ReplicaWatch {
   private readonly online = new Map<string, number>()
   private shardSlots: number[] | undefined
+  private refreshing: Promise<void> | undefined
 
-  constructor (private readonly client: RedisClient, private readonly keyspace: Keyspace, private readonly replicasAck: number) {}
+  /** `client` reads the replicas; `router` is the connection writes go through, whose slot map says where a shard is now. */
+  constructor (private readonly client: RedisClient, private readonly router: RedisClient, private readonly keyspace: Keyspace, private readonly replicasAck: number) {}
 
+  /** Reads every primary's replicas; calls made while one runs share it. */
   async refresh (): Promise<void> {
-    if (this.replicasAck === 0) return
+    this.refreshing ??= this.read().finally(() => { this.refreshing = undefined })
+    await this.refreshing
+  }
+
+  private async read (): Promise<void> {
+    if (this.replicasAck === 0 || !isConnected(this.client)) return
     if (isCluster(this.client) && this.shardSlots === undefined) {
       const cluster = this.client
       this.shardSlots = await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
     }
-    await Promise.all(primariesOf(this.client).map(async (node) => {
+    // Each node on its own: one that does not answer (the primary that just died) must not keep the others stale.
+    await Promise.allSettled(primariesOf(this.client).map(async (node) => {
       const info = infoFields(await node.info('replication'))
       let online = 0
       for (const [field, value] of info) if (/^slave[0-9]+$/.test(field) && value.includes('state=online')) online++
@@ -108,7 +122,12 @@ export class ReplicaWatch {
   requirement (shard: number): ReplicaRequirement {
     if (this.replicasAck === 0) return { wait: 0, degraded: false }
     const online = this.online.get(this.nodeOfShard(shard))
-    if (online === undefined || online >= this.replicasAck) return { wait: this.replicasAck, degraded: false }
+    if (online === undefined) {
+      // A primary not read yet (one just promoted): read it now; this write waits for replicas_ack.
+      void this.refresh().catch(() => {})
+      return { wait: this.replicasAck, degraded: false }
+    }
+    if (online >= this.replicasAck) return { wait: this.replicasAck, degraded: false }
     return { wait: online, degraded: true }
   }
 
@@ -117,9 +136,9 @@ export class ReplicaWatch {
   }
 
   private nodeOfShard (shard: number): string {
-    if (!isCluster(this.client)) return 'primary'
+    if (!isCluster(this.router)) return 'primary'
     const slot = this.shardSlots?.[shard]
-    const owners = slot === undefined ? undefined : (this.client.slots as string[][])[slot]
+    const owners = slot === undefined ? undefined : (this.router.slots as string[][])[slot]
     return owners?.[0] ?? 'unknown'
   }
 }

@@ -32,7 +32,7 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1500
 const CONNECT_TIMEOUT_MS = 2000
 const STATE_COMMAND_TIMEOUT_MS = 2000
 /** Cluster: how often the slot map is read even when nothing failed. */
-const SLOTS_REFRESH_INTERVAL_MS = 2000
+const SLOTS_REFRESH_INTERVAL_MS = 1000
 const SLOTS_REFRESH_TIMEOUT_MS = 1000
 /** Cluster: MOVED/ASK/TRYAGAIN hops one command may take; each waits RETRY_DELAY_MS where Redis asks to. */
 const MAX_REDIRECTIONS = 6
@@ -62,22 +62,23 @@ export class RedisTopology {
   }
 
   /**
-   * Resolves once Redis answers PING, trying for `timeoutMs` (a Redis that is restarting is ridden
-   * out); rejects with the connection's own error (ECONNREFUSED, ENOTFOUND, …), which says why.
+   * Resolves once Redis answers PING: attempts (each allowed `attemptTimeoutMs`) are started for
+   * `tryForMs`, `pauseMs` after each failure, so a Redis that is restarting is ridden out. Rejects
+   * with the connection's own error (ECONNREFUSED, ENOTFOUND, …), which says why.
    */
-  async reachable (timeoutMs: number): Promise<void> {
+  async reachable (wait: { tryForMs: number, pauseMs: number, attemptTimeoutMs: number }): Promise<void> {
     const client = this.client('state')
     let cause: Error | undefined
     client.on('error', (error: Error) => { cause = error })
-    const deadline = Date.now() + timeoutMs
+    const deadline = Date.now() + wait.tryForMs
     try {
       for (;;) {
         try {
-          await withTimeout(client.ping(), 1000, 'redis did not answer PING in time')
+          await withTimeout(waitForConnection(client).then(async () => await client.ping()), wait.attemptTimeoutMs, 'redis did not answer PING in time')
           return
         } catch (error) {
           if (Date.now() > deadline) throw cause ?? error
-          await new Promise((resolve) => setTimeout(resolve, 250))
+          await new Promise((resolve) => setTimeout(resolve, wait.pauseMs))
         }
       }
     } finally {
@@ -135,6 +136,23 @@ export class RedisTopology {
       }
     }
   }
+}
+
+/** Resolves when the client can take commands (a Cluster once it knows its slots); rejects if it ends. */
+export async function waitForConnection (client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error): void => {
+      client.off('ready', onReady)
+      client.off('end', onEnd)
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    const onReady = (): void => done()
+    const onEnd = (): void => done(new Error('redis connection closed'))
+    client.once('ready', onReady)
+    client.once('end', onEnd)
+  })
 }
 
 function nodeOptions (purpose: ClientPurpose): RedisOptions {

@@ -11,8 +11,11 @@ import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import { RedisTopology } from '../../plugins/queue/redis-topology.js'
 import type { Output } from './output.js'
 
-/** How long to keep trying to reach Redis before giving up. */
-const CONNECT_TIMEOUT_MS = 3000
+/**
+ * How replay waits for Redis: new attempts for `tryForMs`, `pauseMs` apart, each allowed
+ * `connectTimeoutMs` (docs/operations.md states the resulting bound, generated from these).
+ */
+export const REDIS_WAIT = { tryForMs: 3000, pauseMs: 250, connectTimeoutMs: 2000 } as const
 
 export async function replay (config: GatewayConfig, sink: string, io: Output): Promise<number> {
   if (config.queue.redis === undefined) {
@@ -27,7 +30,7 @@ export async function replay (config: GatewayConfig, sink: string, io: Output): 
   const topology = new RedisTopology(config.queue.redis)
   // Checked before BullMQ is involved: BullMQ would wait for a connection forever, and closing it half-connected takes seconds.
   try {
-    await topology.reachable(CONNECT_TIMEOUT_MS)
+    await topology.reachable({ tryForMs: REDIS_WAIT.tryForMs, pauseMs: REDIS_WAIT.pauseMs, attemptTimeoutMs: REDIS_WAIT.connectTimeoutMs })
   } catch (error) {
     io.err(`cio-gateway replay: cannot reach ${topology.describe()}: ${(error as Error).message}\n`)
     return 1
