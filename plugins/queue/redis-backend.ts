@@ -119,8 +119,9 @@ export class RedisBackend implements QueueBackend {
     this.options.logger.error({ error: error.message, redis: this.options.topology.describe() }, 'redis connection error')
   }
 
-  private shardQueues (name: string): Queue[] {
-    let queues = this.queues.get(name)
+  /** The BullMQ queue of `name` in every shard (one on a single node or Sentinel), for readers of the dead letters. */
+  shardQueues (name: string): readonly Queue[] {
+    let queues: Queue[] | undefined = this.queues.get(name)
     if (queues === undefined) {
       queues = this.options.keyspace.shardPrefixes.map((prefix) => {
         const queue = new Queue(name, { connection: this.reader as never, prefix })
