@@ -44,7 +44,7 @@ export interface Collected {
   readonly failedKinds: ReadonlySet<TargetKind>
   /** `<kind>:<id>` of targets whose metrics could not be read. */
   readonly failedTargets: ReadonlySet<string>
-  /** One short line per failure, for logs and the report. */
+  /** One line per failure (what, and the request's error), for logs and the report. */
   readonly failures: readonly string[]
 }
 
@@ -59,7 +59,7 @@ export async function collect (client: AppApiClient, state: ReportingState, wind
   const failedTargets = new Set<string>()
   const fail = (what: string, error: unknown): void => {
     if (signal?.aborted === true || !(error instanceof AppApiError)) throw error
-    failures.push(what)
+    failures.push(`${what}: ${error.message}`)
     logger.error({ what, endpoint: error.endpoint, status: error.status, error: error.message }, 'reporting API request failed for good')
   }
 
@@ -118,8 +118,7 @@ async function activeTargets (client: AppApiClient, kind: TargetKind, window: Re
 
 function activeIn (workflow: WorkflowSummary, windowStartMs: number): boolean {
   if (workflow.state === 'draft') return false
-  const running = workflow.state === undefined ? workflow.active : workflow.state === 'running'
-  return running || (workflow.updated !== undefined && workflow.updated * 1000 >= windowStartMs)
+  return workflow.state === 'running' || workflow.active || (workflow.updated !== undefined && workflow.updated * 1000 >= windowStartMs)
 }
 
 async function fetchSeries (client: AppApiClient, target: Candidate, days: readonly string[], nowMs: number, signal?: AbortSignal): Promise<Series | undefined> {

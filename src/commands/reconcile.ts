@@ -168,7 +168,7 @@ export function formatTable (report: ReconcileReport): string {
   const numeric = new Set([4, 5, 6])
   const line = (values: readonly string[]): string => values.map((value, column) =>
     numeric.has(column) ? value.padStart(widths[column] as number) : value.padEnd(widths[column] as number)).join('  ').trimEnd() + '\n'
-  const limit = `gap of at least ${report.maxGap.minEvents} events and over ${report.maxGap.percent} % of Customer.io's count`
+  const limit = `gap of at least ${report.maxGap.minEvents} event${report.maxGap.minEvents === 1 ? '' : 's'} and over ${report.maxGap.percent} % of Customer.io's count`
   let text = `Campaign days are UTC days; newsletter and broadcast days are ${EASTERN_TIME_ZONE} days (UTC-05:00 all year), as the App API counts them.\n\n`
   text += report.rows.length === 0 ? 'Nothing to compare: no counts on either side in the window.\n' : line(header) + cells.map(line).join('')
   const causes = [...new Set(report.rows.map((row) => row.cause))].filter((cause) => cause !== 'match')

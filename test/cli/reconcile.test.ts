@@ -200,7 +200,7 @@ t.test('--max-gap: the percentage and the number of events both have to be excee
   t.equal((await run(config, { maxGap: '60%' })).code, 0, 'a percentage alone keeps the 5 events')
   t.equal((await run(config, { maxGap: '0%,1' })).code, 1)
   const strict = await run(config, { maxGap: '0%,1', json: false })
-  t.match(strict.out, /\n6 rows of completed days with an unexplained gap of at least 1 events and over 0 % of Customer\.io's count\.\n$/, 'every missing webhook of a completed day counts then')
+  t.match(strict.out, /\n6 rows of completed days with an unexplained gap of at least 1 event and over 0 % of Customer\.io's count\.\n$/, 'every missing webhook of a completed day counts then')
   const bad = await run(config, { maxGap: '5 percent' })
   t.same(bad, { code: 2, out: '', err: "--max-gap must read PCT% or PCT%,MIN (a percentage of Customer.io's count and a number of events), like 0.5%,5; got '5 percent'\n" })
 })
@@ -252,6 +252,13 @@ t.test('refusals: what the report cannot be made from, with exit code 2', async 
   t.same(await run({ ...config, reporting: undefined }, {}), { code: 2, out: '', err: 'reconcile needs the App API: test.yaml has no reporting.api_key\n' })
   t.match(await run({ ...config, queue: { ...config.queue, redisUrl: '' } }, {}), { code: 2, out: '', err: /^reconcile needs the gateway's webhook counts in Redis, and test\.yaml has no queue\.redis_url/ })
   t.match(await run({ ...config, queue: { ...config.queue, redisUrl: 'redis://127.0.0.1:1' } }, {}), { code: 2, out: '', err: /^cio-gateway reconcile: cannot reach Redis at 127\.0\.0\.1:1: / })
+  const rejected = await run({ ...config, reporting: { ...config.reporting as NonNullable<GatewayConfig['reporting']>, apiKey: 'not-the-key' } }, {})
+  t.same(rejected, {
+    code: 2,
+    out: '',
+    err: 'cio-gateway reconcile: not compared, the App API did not answer for good: ' +
+      ['campaign', 'newsletter', 'broadcast'].map((kind) => `${kind} list: GET /v1/${kind}s answered 401 (check reporting.api_key and reporting.region)`).join(', ') + '\n'
+  }, 'a rejected key: nothing to print, and why')
 })
 
 t.test('the cio-gateway command: reconcile --json and its exit code', async (t) => {
