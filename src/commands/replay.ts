@@ -85,7 +85,7 @@ async function reachable (url: string): Promise<void> {
 }
 
 /** host:port of a Redis URL, never its password. */
-function redisHost (url: string): string {
+export function redisHost (url: string): string {
   try {
     const parsed = new URL(url)
     return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}`
