@@ -20,7 +20,7 @@ import { replayDeadLetters } from './redis-replay.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
 import { PRODUCER_COMMAND_TIMEOUT_MS, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
-import { ReplicaWatch, RedisSetupError, isConnected, verifyRedis } from './redis-checks.js'
+import { ReplicaWatch, RedisSetupError, isCluster, isConnected, verifyRedis } from './redis-checks.js'
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
 import {
   EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome,
@@ -97,8 +97,11 @@ export class RedisBackend implements QueueBackend {
       eventsPerJob: (queue) => queue === QUARANTINE_QUEUE ? 1 : Number.POSITIVE_INFINITY,
       dedupeTtlMs: options.dedupeWindowMs,
       timeoutMs: STORE_TIMEOUT_MS,
-      replicas: (shard) => this.replicaWatch.requirement(shard),
-      onDegraded: options.onDegradedWrite
+      replicas: async (shard) => await this.replicaWatch.requirement(shard),
+      onDegraded: options.onDegradedWrite,
+      // A write that timed out or found its node gone may mean a failover: read the slot map now
+      // rather than at the next interval (ioredis runs one refresh at a time).
+      onWriteFailed: () => { if (isCluster(this.producer)) this.producer.refreshSlotsCache() }
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
     // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
@@ -142,7 +145,8 @@ export class RedisBackend implements QueueBackend {
   private async ready (): Promise<void> {
     if (this.setupError !== undefined) throw this.setupError
     await Promise.all([waitForConnection(this.producer), waitForConnection(this.reader)])
-    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).catch((error: unknown) => {
+    // Writes need the replica counts too (replicas_ack): they are read before the first.
+    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).then(async () => await this.replicaWatch.refresh()).catch((error: unknown) => {
       if (error instanceof RedisSetupError) {
         this.setupError = error
         this.options.logger.fatal({ redis: this.options.topology.describe() }, error.message)

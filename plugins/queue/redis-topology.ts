@@ -31,9 +31,18 @@ export type ClientPurpose = 'producer' | 'worker' | 'state'
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1500
 const CONNECT_TIMEOUT_MS = 2000
 const STATE_COMMAND_TIMEOUT_MS = 2000
-/** Cluster: how often the slot map is read even when nothing failed. */
-const SLOTS_REFRESH_INTERVAL_MS = 1000
-const SLOTS_REFRESH_TIMEOUT_MS = 1000
+/**
+ * Cluster: how often the slot map is read even when nothing failed, and how long one node may take to
+ * give it. The connections on the request path read it often, so a promoted replica takes writes soon
+ * after the cluster promotes it; a node that does not answer CLUSTER SLOTS quickly (the frozen primary)
+ * is skipped for the next. Workers' connections (one per BullMQ worker) read it less often: a failed
+ * command makes them read it at once anyway.
+ */
+const SLOTS_REFRESH = {
+  producer: { intervalMs: 500, timeoutMs: 300 },
+  state: { intervalMs: 500, timeoutMs: 300 },
+  worker: { intervalMs: 5000, timeoutMs: 1000 }
+} as const
 /** Cluster: MOVED/ASK/TRYAGAIN hops one command may take; each waits RETRY_DELAY_MS where Redis asks to. */
 const MAX_REDIRECTIONS = 6
 const RETRY_DELAY_MS = 100
@@ -121,8 +130,8 @@ export class RedisTopology {
           // A producer must not queue commands while the slot map is rebuilt: they would wait past 4 s.
           enableOfflineQueue: purpose !== 'producer',
           enableReadyCheck: true,
-          slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
-          slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
+          slotsRefreshInterval: SLOTS_REFRESH[purpose].intervalMs,
+          slotsRefreshTimeout: SLOTS_REFRESH[purpose].timeoutMs,
           clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
           maxRedirections: MAX_REDIRECTIONS,
           retryDelayOnFailover: RETRY_DELAY_MS,
