@@ -4,8 +4,8 @@
  * ioredis' defaults:
  *   - every command has a deadline (producer and state clients), so a frozen primary turns into a
  *     quick 503 instead of a hung request;
- *   - Sentinel: the failover detector subscribes to the sentinels' `+switch-master` and reconnects to
- *     the new primary at once, rather than after the old connection times out;
+ *   - Sentinel: workers follow the sentinels' `+switch-master`; the write path asks the sentinels as
+ *     soon as writes fail and moves at the promotion (sentinel-follow.ts);
  *   - Cluster: the slot map is refreshed every few seconds and on every failure, so a promoted
  *     replica is found without waiting for a MOVED; redirections and retries are bounded;
  *   - every kind reconnects on `READONLY` (a client still talking to a primary that was demoted, e.g.
@@ -114,8 +114,11 @@ export class RedisTopology {
           db: connection.db,
           tls: connection.tls ? {} : undefined,
           enableTLSForSentinelMode: connection.nodes.some((node) => node.startsWith('rediss://')),
-          // Reconnects to the new primary as soon as a sentinel announces it.
-          failoverDetector: true,
+          // Reconnects to the new primary when the sentinels announce the end of a failover. Not the
+          // producer's: the backend's sentinel follower moves it at the promotion already, a second
+          // earlier (sentinel-follow.ts), and a second reconnect at the announcement would refuse
+          // the writes of its 100 ms.
+          failoverDetector: purpose !== 'producer',
           sentinelCommandTimeout: 1000,
           sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000)
         })
