@@ -127,7 +127,7 @@ t.test('deno task start with no configuration: the embedded default, file sink, 
   const ready = await fetch(`http://127.0.0.1:${gateway.port}/readyz`)
   t.strictSame({ status: ready.status, body: await ready.json() }, {
     status: 200,
-    body: { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events are kept in memory only and are lost if the process stops'] }
+    body: { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events and dedupe marks are kept in memory only; undelivered events are lost if the process stops, and an event resent after a restart is accepted again'] }
   })
   t.equal(await gateway.stop(), 0, 'exit 0 after a graceful shutdown')
 })
