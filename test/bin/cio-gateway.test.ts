@@ -38,12 +38,12 @@ function project (t: Test): string {
   return root
 }
 
-interface Started { code: number | null, stderr: string, cli: { pid: number, execArgv: string[], argv: string[] } | undefined }
+interface Started { code: number | null, pid: number, stderr: string, cli: { pid: number, execArgv: string[], argv: string[] } | undefined }
 
 function start (root: string, args: string[], env: Record<string, string> = {}): Started {
   const result = spawnSync(process.execPath, [join(root, 'bin', 'cio-gateway.js'), ...args], { cwd: root, env: cleanEnv(env), encoding: 'utf8' })
   const line = result.stdout.split('\n').find((text) => text.startsWith('{'))
-  return { code: result.status, stderr: result.stderr, cli: line === undefined ? undefined : JSON.parse(line) as Started['cli'] }
+  return { code: result.status, pid: result.pid, stderr: result.stderr, cli: line === undefined ? undefined : JSON.parse(line) as Started['cli'] }
 }
 
 const setMtime = (path: string, seconds: number): void => { utimesSync(path, seconds, seconds) }
@@ -79,11 +79,19 @@ t.test("serve gets its role's heap settings where node can re-exec itself, in th
   const root = project(t)
   start(root, ['check-config'])
   const canExec = typeof (process as { execve?: unknown }).execve === 'function'
-  const heap = ['--max-semi-space-size=16', '--max-old-space-size=256']
-  for (const [args, env] of [[['serve', '--role', 'worker'], {}], [['--role=ingest'], {}], [[], { CIO_GATEWAY_ROLE: 'worker' }], [['serve'], {}]] as Array<[string[], Record<string, string>]>) {
+  const worker = ['--max-semi-space-size=16', '--max-old-space-size=160']
+  const others = ['--max-semi-space-size=16', '--max-old-space-size=256']
+  const cases: Array<[string[], Record<string, string>, string[]]> = [
+    [['serve', '--role', 'worker'], {}, worker],
+    [[], { CIO_GATEWAY_ROLE: 'worker' }, worker],
+    [['--role=ingest'], {}, others],
+    [['serve'], {}, others]
+  ]
+  for (const [args, env, heap] of cases) {
     const run = start(root, args, env)
     t.same(run.cli?.execArgv, canExec ? heap : [], `${args.join(' ') || '(no arguments)'} ${JSON.stringify(env)} on ${process.version}`)
     t.same(run.cli?.argv, args, 'with its arguments unchanged')
+    t.equal(run.cli?.pid, run.pid, 'in the process that was started (PID 1 stays node in the image)')
   }
   t.same(start(root, ['serve'], { NODE_OPTIONS: '--max-old-space-size=512' }).cli?.execArgv, [], 'NODE_OPTIONS sized the heap: nothing added')
   t.same(start(root, ['check-config']).cli?.execArgv, [], 'only serve')
