@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { ROLES, type Role } from './app.js'
 
-const USAGE = `Usage:
+export const USAGE = `Usage:
   cio-gateway [serve] [--config routes.yaml] [--role all|ingest|worker]
   cio-gateway check-config [--config routes.yaml]
   cio-gateway replay --sink NAME [--config routes.yaml]
