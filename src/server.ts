@@ -10,6 +10,10 @@ import { buildApp, type Role } from './app.js'
 import { banner } from './banner.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
+/** An ingest process on the embedded queue would accept events that no worker can ever see. */
+export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url; REDIS_URL in the default routes.yaml): on the ' +
+  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Set queue.redis_url, or run --role all.'
+
 export interface ServeOptions {
   configFile: string
   role: Role
@@ -17,6 +21,7 @@ export interface ServeOptions {
 
 export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const config = await loadConfigFile(options.configFile)
+  if (options.role === 'ingest' && config.queue.redisUrl === '') throw new Error(INGEST_NEEDS_REDIS)
   const app = await buildApp({ config, role: options.role })
   // SIGHUP and changes of the file reload the configuration (src/reload/reloader.ts); bound first, since SIGHUP's default is to exit.
   onReloadSignal(() => { void app.configReloader.reloadFile(options.configFile, 'signal') })

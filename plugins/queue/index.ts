@@ -38,7 +38,10 @@ async function queuePlugin (app: FastifyInstance, options: QueuePluginOptions): 
   }
   app.decorate('sinkWorkers', workers)
   if (backend.mode === 'embedded') {
-    app.log.warn('EMBEDDED QUEUE: no queue.redis_url is set, events are kept in memory only and are LOST if this process stops. Set queue.redis_url for production.')
+    // Dedupe marks stay in memory too, on purpose: a mark kept on disk would make a resend of an event
+    // lost with the process a "duplicate", turning a possible duplicate into a certain loss.
+    app.log.warn('EMBEDDED QUEUE: no queue.redis_url is set, events and dedupe marks are kept in memory only: undelivered events are LOST if this process stops, ' +
+      'and an event resent after a restart is accepted (and delivered) again. Set queue.redis_url for production.')
   }
   app.addHook('onClose', async () => {
     await workers?.drain()

@@ -33,8 +33,13 @@ export class SinkRuntime {
     return Math.min(10_000, this.config.batch.maxEvents * this.config.concurrency)
   }
 
+  /** Starts the sink; a failure names the sink, and a permission error the path and the user too. */
   async start (): Promise<void> {
-    await this.sink.start?.()
+    try {
+      await this.sink.start?.()
+    } catch (error) {
+      throw new Error(startFailure(this.config, error), { cause: error })
+    }
   }
 
   /**
@@ -90,4 +95,13 @@ export class SinkRuntime {
       stopTimer()
     }
   }
+}
+
+/** At 3 a.m. "EACCES: permission denied, mkdir '/app/data'" names neither the sink nor who was refused. */
+function startFailure (config: SinkConfig, error: unknown): string {
+  const message = `sink '${config.name}' (${config.type}) could not start: ${error instanceof Error ? error.message : String(error)}`
+  const { code, path } = error as { code?: unknown, path?: unknown }
+  if (typeof path !== 'string' || !(code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) return message
+  const user = process.getuid === undefined ? 'the gateway' : `the gateway (uid ${process.getuid()})`
+  return `${message}; ${user} may not write to ${path}: make it writable for that user, or change the sink's settings`
 }

@@ -16,7 +16,7 @@ t.test('/readyz names the queue mode; the embedded one carries a warning', async
   t.same([ready.statusCode, ready.json()], [200, { status: 'ready', role: 'all', queue: 'redis', checks: { config: 'ok', queue: 'ok' }, warnings: [] }])
   const embedded = await build(t, { yaml: defaultYaml({ redis: false }) })
   const warned = await embedded.app.inject({ method: 'GET', url: '/readyz' })
-  t.same(warned.json(), { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events are kept in memory only and are lost if the process stops'] })
+  t.same(warned.json(), { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events and dedupe marks are kept in memory only; undelivered events are lost if the process stops, and an event resent after a restart is accepted again'] })
 })
 
 t.test('/metrics is Prometheus text with the gateway metrics and the process metrics', async (t) => {
