@@ -49,8 +49,9 @@ function rawLines (dir: string): string[] {
     .flatMap((file) => readFileSync(join(dir, day, file), 'utf8').split('\n').filter((line) => line !== '')))
 }
 
-async function metrics (port: number): Promise<string> {
-  return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+/** /metrics from the management listener at `management`. */
+async function metrics (management: string): Promise<string> {
+  return await (await fetch(`${management}/metrics`)).text()
 }
 
 /**
@@ -74,7 +75,7 @@ async function exercise (t: Test, env: Record<string, string>): Promise<{ port: 
   t.strictSame(await post(port, body, { 'content-type': 'application/json', 'x-cio-timestamp': headers['x-cio-timestamp'] as string }), { status: 401, body: { error: 'invalid_signature', reason: 'missing_signature' } })
 
   const text = await eventually(async () => {
-    const current = await metrics(port)
+    const current = await metrics(gateway.management)
     return sample(current, 'cio_gateway_sink_events_delivered_total', { sink: 'local', type: 'file' }) === 1 ? current : undefined
   }, 15_000, 'the file sink to deliver the event')
   const lines = rawLines(dir)
