@@ -28,8 +28,6 @@ import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
-export { SERVER_TIMEOUTS } from './listeners.js'
-
 declare module 'fastify' {
   interface FastifyInstance {
     /** The management listener (/metrics, /admin/*, /healthz, /readyz); set on the app that owns the plugin tree. */
@@ -96,7 +94,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     }
     if (request.url.startsWith('/webhooks/')) {
       // Never a 500 on the webhook path: Customer.io waits an hour after one. 503 asks for a quick retry.
-      throttle.write(`500:${request.url}`, (count) => request.log.error({ error: error.message, code: error.code, count }, 'webhook request failed unexpectedly: answered 503'))
+      throttle.write('500:webhooks', (count) => request.log.error({ error: error.message, code: error.code, count }, 'webhook request failed unexpectedly: answered 503'))
       return await storeUnavailable(reply, 'internal_error')
     }
     return await answerError(error, request, reply)

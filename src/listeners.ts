@@ -15,7 +15,7 @@ export type ListenerName = 'webhooks' | 'management'
  * Customer.io gives up after 4 s anyway. Keep-alive outlives common load-balancer idle timeouts (60 s)
  * so the balancer, not the gateway, closes idle connections.
  */
-export const SERVER_TIMEOUTS = {
+const SERVER_TIMEOUTS = {
   connectionTimeout: 10_000,
   requestTimeout: 10_000,
   keepAliveTimeout: 72_000
