@@ -1,15 +1,18 @@
 /**
- * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay.
+ * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay, reconcile.
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { ROLES, type Role } from './app.js'
 
-const USAGE = `Usage:
+export const USAGE = `Usage:
   cio-gateway [serve] [--config routes.yaml] [--role all|ingest|worker]
   cio-gateway check-config [--config routes.yaml]
   cio-gateway replay --sink NAME [--config routes.yaml]
       re-queue a sink's dead-lettered events (or _quarantine's) in Redis; prints how many
+  cio-gateway reconcile [--days N] [--max-gap 0.5%,5] [--json] [--config routes.yaml]
+      compare Customer.io's daily counts with the webhooks received, per campaign, newsletter,
+      broadcast, day and metric; exit 1 when a completed day's gap is over the limit
   cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]
       send realistic signed events (every object type and metric, a few duplicates, one unknown
       metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET
@@ -31,6 +34,8 @@ export async function main (argv: readonly string[]): Promise<number> {
       count: { type: 'string' },
       rate: { type: 'string' },
       seed: { type: 'string' },
+      days: { type: 'string' },
+      'max-gap': { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' }
@@ -78,6 +83,11 @@ export async function main (argv: readonly string[]): Promise<number> {
       } catch (error) {
         return reportStartupError(error)
       }
+    }
+    case 'reconcile': {
+      const { runReconcile } = await import('./commands/reconcile.js')
+      return await runReconcile(configFile, { days: stringOption(values.days), maxGap: stringOption(values['max-gap']), json: values.json === true },
+        { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
     }
     case 'simulate': {
       const { SIMULATE_DEFAULTS, simulate } = await import('./commands/simulate.js')

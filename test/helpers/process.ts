@@ -74,13 +74,13 @@ process.once('exit', killRunning)
 process.once('SIGALRM', killRunning)
 
 /**
- * Starts `command args` in the project root and resolves once the listening banner (on stderr) has
- * been written. Tests run gateways side by side, so the management listener gets port 0 (a free
- * one, named by the banner) unless `env` sets MANAGEMENT_PORT.
+ * Starts `command args` (in the project root, or `cwd`) and resolves once the listening banner (on
+ * stderr) has been written. Tests run gateways side by side, so the management listener gets port
+ * 0 (a free one, named by the banner) unless `env` sets MANAGEMENT_PORT.
  */
-export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Running> {
+export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, cwd = ROOT): Promise<Running> {
   // Its own process group, so that signals reach the gateway under `npm start` too.
-  const child = spawn(command, args, { cwd: ROOT, env: { MANAGEMENT_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(command, args, { cwd, env: { MANAGEMENT_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const signal = (name: NodeJS.Signals): void => {
     try { process.kill(-(child.pid as number), name) } catch { /* already gone */ }
   }
