@@ -72,6 +72,6 @@ export const SERVES: Readonly<Record<ListenerName, string>> = {
 }
 
 /** `127.0.0.1:8080`, `[::1]:8080` */
-export function hostPort (address: AddressInfo): string {
+function hostPort (address: AddressInfo): string {
   return address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
 }

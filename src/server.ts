@@ -8,7 +8,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loadConfigFile } from './config/load.js'
 import { buildApp, servesWebhooks, type Role } from './app.js'
-import { banner } from './banner.js'
+import { banner, type ListenerAddresses } from './banner.js'
 import { openListener } from './listeners.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
@@ -38,9 +38,19 @@ export async function serve (options: ServeOptions): Promise<FastifyInstance> {
     process.exit(1)
   })
   const { server } = config
-  const webhooks = servesWebhooks(options.role) ? await openListener(app, 'webhooks', server.host, server.port) : undefined
-  const management = await openListener(app.management, 'management', server.managementHost, server.managementPort)
-  process.stderr.write(banner(config, options.role, { webhooks, management }))
+  let listeners: ListenerAddresses
+  try {
+    const webhooks = servesWebhooks(options.role) ? await openListener(app, 'webhooks', server.host, server.port) : undefined
+    listeners = { webhooks, management: await openListener(app.management, 'management', server.managementHost, server.managementPort) }
+  } catch (error) {
+    // A port taken (often: a second gateway on the host with the same management port). Close what
+    // was opened, workers and queues included, so the process ends instead of running half-served;
+    // close-with-grace would otherwise close again when the loop empties, and exit 0.
+    grace.uninstall()
+    await app.close()
+    throw error
+  }
+  process.stderr.write(banner(config, options.role, listeners))
   app.configReloader.watch(options.configFile)
   return app
 }

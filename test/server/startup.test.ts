@@ -5,7 +5,8 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, cleanEnv, processYaml, startGateway, type Running } from '../helpers/process.js'
+import { createServer } from 'node:net'
+import { BIN, cleanEnv, processYaml, runCli, startGateway, type Running } from '../helpers/process.js'
 import { tempDir, type Teardownable } from '../helpers/app.js'
 import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
@@ -82,4 +83,18 @@ t.test('role worker: only the management listener, serving /healthz, /readyz and
   const opened = jsonLines(t, gateway.stdout()).filter((line) => String(line.msg).includes('listener open'))
   t.match(opened, [{ listener: 'management' }])
   t.equal(opened.length, 1)
+})
+
+t.test('a management port already taken: the gateway names the listener, closes what it opened and exits 1', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const port = (taken.address() as { port: number }).port
+  const dir = tempDir(t)
+  const configFile = join(dir, 'routes.yaml')
+  writeFileSync(configFile, processYaml({ prefix: uniquePrefix('startup'), server: 'port: 0', localPath: `${dir}/events`, localBatch: '{ max_events: 10, max_wait: 20ms }', redisUrl: '' }))
+  const run = await runCli(['serve', '--config', configFile], cleanEnv({ MANAGEMENT_PORT: String(port) }))
+  t.equal(run.code, 1)
+  t.match(run.stderr, `cio-gateway: the management listener cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`)
+  t.notMatch(run.stderr, 'cio-gateway listening on', 'no banner')
 })
