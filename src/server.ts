@@ -1,13 +1,15 @@
 /**
- * Runs one gateway process: load and validate the config, build the app, listen, and shut down in
- * order on SIGTERM/SIGINT within the configured grace period (close-with-grace calls app.close()).
+ * Runs one gateway process: load and validate the config, build the app, open its listeners
+ * (webhooks unless the role is worker, and management), and shut down in order on SIGTERM/SIGINT
+ * within the configured grace period (close-with-grace calls app.close(), which closes both).
  * SIGHUP and changes of the config file reload it.
  */
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loadConfigFile } from './config/load.js'
-import { buildApp, type Role } from './app.js'
-import { banner } from './banner.js'
+import { buildApp, servesWebhooks, type Role } from './app.js'
+import { banner, type ListenerAddresses } from './banner.js'
+import { openListener } from './listeners.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
 /** An ingest process on the embedded queue would accept events that no worker can ever see. */
@@ -40,10 +42,20 @@ export async function serve (options: ServeOptions): Promise<FastifyInstance> {
     app.log.error({ signal: again }, 'second signal: exiting now')
     process.exit(1)
   })
-  await app.listen({ host: config.server.host, port: config.server.port })
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
-  process.stdout.write(banner(config, options.role, port))
+  const { server } = config
+  let listeners: ListenerAddresses
+  try {
+    const webhooks = servesWebhooks(options.role) ? await openListener(app, 'webhooks', server.host, server.port) : undefined
+    listeners = { webhooks, management: await openListener(app.management, 'management', server.managementHost, server.managementPort) }
+  } catch (error) {
+    // A port taken (often: a second gateway on the host with the same management port). Close what
+    // was opened, workers and queues included, so the process ends instead of running half-served;
+    // close-with-grace would otherwise close again when the loop empties, and exit 0.
+    grace.uninstall()
+    await app.close()
+    throw error
+  }
+  process.stderr.write(banner(config, options.role, listeners))
   app.configReloader.watch(options.configFile)
   return app
 }

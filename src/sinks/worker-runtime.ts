@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js'
 import { PermanentSinkError, describeError, errorTypeOf } from '../errors.js'
 import type { RoutableEvent } from '../events.js'
 import { eventLine } from '../event-line.js'
+import { LogThrottle } from '../log-throttle.js'
 import type { GatewayMetrics } from '../../plugins/metrics/metrics.js'
 import type { SinkConfig } from '../config/types.js'
 import type { DeliveryEvent, Sink } from './contract.js'
@@ -16,6 +17,8 @@ import { redactor } from './redact.js'
 export class SinkRuntime {
   private readonly batcher: Batcher
   private readonly redact: ReturnType<typeof redactor>
+  /** A target that refuses everything dead-letters every event: one line per error type and interval. */
+  private readonly deadLetterLog = new LogThrottle()
   private closed = false
 
   constructor (
@@ -52,10 +55,13 @@ export class SinkRuntime {
       await this.batcher.add(event)
     } catch (error) {
       const final = error instanceof PermanentSinkError || job.attemptsMade + 1 >= this.config.retry.attempts
-      this.metrics.sinkErrors.inc({ sink: this.config.name, type: this.config.type, error_type: errorTypeOf(error) })
+      const errorType = errorTypeOf(error)
+      this.metrics.sinkErrors.inc({ sink: this.config.name, type: this.config.type, error_type: errorType })
       if (!final) throw error
       this.metrics.sinkDeadLettered.inc({ sink: this.config.name })
-      this.logger.warn({ sink: this.config.name, event_id: job.data.e, attempts: job.attemptsMade + 1, error: describeError(error) }, 'event dead-lettered')
+      const fields = { error_type: errorType, event_id: job.data.e, attempts: job.attemptsMade + 1, error: describeError(error) }
+      // The logger is the sink's child: it names the sink already.
+      this.deadLetterLog.write(errorType, (count) => this.logger.warn({ ...fields, count }, 'event dead-lettered'))
       throw new DeadLetterNow(describeError(error), { cause: error })
     }
     this.metrics.sinkDelivered.inc({ sink: this.config.name, type: this.config.type })
@@ -72,6 +78,7 @@ export class SinkRuntime {
     this.closed = true
     await this.batcher.drain()
     await this.sink.close()
+    this.deadLetterLog.close()
   }
 
   private toDeliveryEvent (job: JobView): DeliveryEvent {

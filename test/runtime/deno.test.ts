@@ -52,8 +52,9 @@ function rawLines (dir: string): string[] {
     .flatMap((file) => readFileSync(join(dir, day, file), 'utf8').split('\n').filter((line) => line !== '')))
 }
 
-async function metrics (port: number): Promise<string> {
-  return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+/** /metrics from the management listener at `management`. */
+async function metrics (management: string): Promise<string> {
+  return await (await fetch(`${management}/metrics`)).text()
 }
 
 /**
@@ -77,7 +78,7 @@ async function exercise (t: Test, env: Record<string, string>): Promise<{ port: 
   t.strictSame(await post(port, body, { 'content-type': 'application/json', 'x-cio-timestamp': headers['x-cio-timestamp'] as string }), { status: 401, body: { error: 'invalid_signature', reason: 'missing_signature' } })
 
   const text = await eventually(async () => {
-    const current = await metrics(port)
+    const current = await metrics(gateway.management)
     return sample(current, 'cio_gateway_sink_events_delivered_total', { sink: 'local', type: 'file' }) === 1 ? current : undefined
   }, 15_000, 'the file sink to deliver the event')
   const lines = rawLines(dir)
@@ -157,7 +158,7 @@ routes:
   await eventually(() => receiver.delivered.length > 0 ? true : undefined, 15_000, 'the webhook sink to deliver')
   t.equal(receiver.requests.length, 1, 'one request')
   t.match(receiver.delivered[0], event, 'carrying the event')
-  t.equal(sample(await metrics(port), 'cio_gateway_sink_events_delivered_total', { sink: 'hook', type: 'webhook' }), 1)
+  t.equal(sample(await metrics(gateway.management), 'cio_gateway_sink_events_delivered_total', { sink: 'hook', type: 'webhook' }), 1)
   gateway.signal('SIGTERM')
   t.equal(await gateway.exited, 0, 'exit 0 after a graceful shutdown')
 })
