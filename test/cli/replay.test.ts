@@ -9,7 +9,7 @@ import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiv
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
-const TOKEN = 'replay-test-admin-token'
+const TOKEN = 'replay-test-admin-token-32-characters'
 
 function writeConfig (dir: string, options: { redisUrl: string, prefix: string, receiver: Receiver }): string {
   const file = join(dir, 'routes.yaml')

@@ -5,7 +5,7 @@ import { build, defaultYaml, eventually, type Teardownable } from '../helpers/ap
 import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiver.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
-const TOKEN = 'admin-token-for-tests-5b0c2f'
+const TOKEN = 'admin-token-for-tests-5b0c2f9e41d7a3'
 const withToken = (yaml: string, token = TOKEN): string => `\nadmin: { token: "${token}" }\n${yaml}`
 const auth = { authorization: `Bearer ${TOKEN}` }
 
