@@ -98,7 +98,7 @@ t.test('replay refuses the embedded queue, unknown sinks, a missing --sink and a
   t.equal(unknown.stderr, `sink 'warehouse' is not configured in ${redisFile} (configured: local, hook, _quarantine)\n`)
 
   t.equal(missing.code, 2, 'no --sink')
-  t.match(missing.stderr, /^replay needs --sink NAME\nUsage:/)
+  t.match(missing.stderr, /^replay needs --sink NAME\n\nUsage:/)
 
   t.equal(down.code, 1, 'Redis unreachable')
   t.equal(down.stderr, `cio-gateway replay: cannot reach Redis at 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`)
