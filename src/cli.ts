@@ -1,10 +1,13 @@
 /**
- * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay. The command
- * line is parsed in src/command-line.ts; here each command gets its environment fallbacks and runs.
+ * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay, reconcile.
+ * The command line is parsed in src/command-line.ts; here each command gets its environment
+ * fallbacks and runs.
  */
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { USAGE, isRole, parseCommandLine } from './command-line.js'
 import { ROLES } from './app.js'
+
+export { USAGE } from './command-line.js'
 
 export async function main (argv: readonly string[]): Promise<number> {
   const line = parseCommandLine(argv)
@@ -43,6 +46,12 @@ export async function main (argv: readonly string[]): Promise<number> {
       } catch (error) {
         return reportStartupError(error)
       }
+    }
+    case 'reconcile': {
+      const { runReconcile } = await import('./commands/reconcile.js')
+      const { options } = line
+      return await runReconcile(configFile, { days: options.days, maxGap: options['max-gap'], json: options.json === true },
+        { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
     }
     case 'simulate': {
       const { SIMULATE_DEFAULTS, simulate } = await import('./commands/simulate.js')

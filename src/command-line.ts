@@ -41,6 +41,13 @@ export const COMMANDS = {
     usage: 'cio-gateway replay --sink NAME [--config routes.yaml]\n    re-queue a sink\'s dead-lettered events (or _quarantine\'s) in Redis; prints how many',
     options: { sink: { type: 'string', required: 'replay needs --sink NAME' }, config: CONFIG }
   },
+  reconcile: {
+    usage: 'cio-gateway reconcile [--days N] [--max-gap 0.5%,5] [--json] [--config routes.yaml]\n' +
+      '    compare Customer.io\'s daily counts with the webhooks received, per campaign, newsletter,\n' +
+      '    broadcast, day and metric; exit 1 when a completed day\'s gap is over the limit',
+    // Their values are checked against the config (reporting.lookback) by the command itself.
+    options: { days: { type: 'string' }, 'max-gap': { type: 'string' }, json: { type: 'boolean' }, config: CONFIG }
+  },
   simulate: {
     usage: 'cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]\n' +
       '    send realistic signed events (every object type and metric, a few duplicates, one unknown\n' +

@@ -7,7 +7,7 @@
 // (YAML read through JSON, so every number is a float64), so a template that only works here
 // because of a typing accident is unlikely.
 //
-// What it does not do is listed in README.md ("The fallback renderer"); the short version:
+// What it does not do is listed in CONTRIBUTING.md ("The fallback renderer"); the short version:
 // no values.schema.json validation (the tests do that with ajv), no subcharts, no --set, no hooks,
 // no kind-ordered output, no cluster (lookup is empty, Capabilities are fixed).
 //

@@ -1,7 +1,7 @@
 /**
- * The reporting plugin (SPEC §7): counts accepted webhooks per campaign, day and metric in every
- * role, and where workers run (roles `all` and `worker`) polls the Reporting API on one shared
- * schedule, emits report events and publishes the campaign and reconciliation gauges.
+ * The reporting plugin (SPEC §7): counts accepted webhooks per campaign, newsletter or broadcast,
+ * day and metric in every role, and where workers run (roles `all` and `worker`) polls the App API
+ * on one shared schedule, emits report events and publishes the campaign and reconciliation gauges.
  *
  * Registered after the queue plugin: Fastify runs onClose hooks in reverse order of registration,
  * so the poller stops (and its report events are written) before the queue closes its workers.
@@ -16,7 +16,7 @@ import { ReportingGauges } from './gauges.js'
 import { ReportingPoller } from './poller.js'
 import { WebhookCounter } from './reconciliation.js'
 import { BullmqPollSchedule, TimerPollSchedule, type PollSchedule } from './schedule.js'
-import { MemoryReportingState, RedisReportingState, type ReportingState } from './state.js'
+import { openReportingState, retentionFor } from './state.js'
 
 export interface ReportingPluginOptions {
   config: GatewayConfig
@@ -33,10 +33,7 @@ const FOLLOW_MS = 15_000
 async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOptions): Promise<void> {
   const { config, reporting, ingestor, metrics } = options
   const log = app.log.child({ component: 'reporting' })
-  const retention = { receivedDays: 8, emittedDays: reporting.lookbackDays + 2 }
-  const state: ReportingState = config.queue.redisUrl === ''
-    ? new MemoryReportingState(retention)
-    : new RedisReportingState(config.queue.redisUrl, config.queue.prefix, retention)
+  const state = openReportingState(config.queue, retentionFor(reporting.lookbackDays))
   const counter = new WebhookCounter(state, log)
   counter.start()
   ingestor.onAccepted((_source, event) => counter.count(event))

@@ -10,8 +10,11 @@ import { QUARANTINE_QUEUE } from '../../plugins/queue/backend.js'
 import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import type { Output } from './output.js'
 
-/** How long to keep trying to reach Redis before giving up. */
-const CONNECT_TIMEOUT_MS = 3000
+/**
+ * How replay waits for Redis: new attempts for `tryForMs`, `pauseMs` apart, each allowed
+ * `connectTimeoutMs` (docs/operations.md states the resulting bound, generated from these).
+ */
+export const REDIS_WAIT = { tryForMs: 3000, pauseMs: 250, connectTimeoutMs: 2000 } as const
 
 export async function replay (config: GatewayConfig, sink: string, io: Output): Promise<number> {
   if (config.queue.redisUrl === '') {
@@ -55,7 +58,7 @@ export async function replay (config: GatewayConfig, sink: string, io: Output): 
 async function reachable (url: string): Promise<void> {
   const client = new Redis(url, {
     lazyConnect: true,
-    connectTimeout: 2000,
+    connectTimeout: REDIS_WAIT.connectTimeoutMs,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null
@@ -63,7 +66,7 @@ async function reachable (url: string): Promise<void> {
   // connect() rejects with a bare "Connection is closed."; the error event says why (ECONNREFUSED, ENOTFOUND, …).
   let cause: Error | undefined
   client.on('error', (error: Error) => { cause = error })
-  const deadline = Date.now() + CONNECT_TIMEOUT_MS
+  const deadline = Date.now() + REDIS_WAIT.tryForMs
   try {
     for (;;) {
       try {
@@ -73,7 +76,7 @@ async function reachable (url: string): Promise<void> {
       } catch (error) {
         if (Date.now() > deadline) throw cause ?? error
         client.disconnect()
-        await new Promise((resolve) => setTimeout(resolve, 250))
+        await new Promise((resolve) => setTimeout(resolve, REDIS_WAIT.pauseMs))
       }
     }
   } finally {
@@ -82,7 +85,7 @@ async function reachable (url: string): Promise<void> {
 }
 
 /** host:port of a Redis URL, never its password. */
-function redisHost (url: string): string {
+export function redisHost (url: string): string {
   try {
     const parsed = new URL(url)
     return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}`

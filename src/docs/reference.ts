@@ -1,12 +1,16 @@
 /**
- * The README's configuration and metrics references, rendered from the schemas and the metric
- * definitions themselves so the docs cannot drift (test/docs/readme.test.ts compares them).
+ * The configuration reference (docs/configuration.md) and the metrics reference (docs/monitoring.md),
+ * rendered from the schemas and the metric definitions themselves so the docs cannot drift
+ * (test/docs/references.test.ts compares them; `npm run docs` rewrites them).
  */
 import { Registry } from 'prom-client'
 import type { TSchema } from '@sinclair/typebox'
 import { AdminSchema, BatchSchema, CommonSinkProperties, DedupeSchema, QueueSchema, ReportingSchema, RetrySchema, RouteSchema, ServerSchema, SourceSchema } from '../config/schema.js'
 import { allSinkDefinitions } from '../registry.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
+import { renderEnvironmentReference } from './environment.js'
+import { USAGE } from '../cli.js'
+import { REDIS_WAIT } from '../commands/replay.js'
 
 interface SchemaLike {
   type?: string
@@ -33,17 +37,46 @@ function cell (text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 }
 
-function table (prefix: string, properties: Record<string, SchemaLike>, required: readonly string[] = []): string {
+function table (prefix: string, properties: Record<string, SchemaLike>, required: readonly string[] = [], noDefault = ''): string {
   const rows = Object.entries(properties).map(([key, schema]) => {
-    const fallback = schema.default === undefined ? (required.includes(key) ? '(required)' : '') : `\`${JSON.stringify(schema.default)}\``
+    const fallback = schema.default === undefined ? (required.includes(key) ? '(required)' : noDefault) : `\`${JSON.stringify(schema.default)}\``
     return `| \`${prefix}${key}\` | ${typeOf(schema)} | ${fallback} | ${cell(schema.description ?? '')} |`
   })
   return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
 }
 
-function section (title: string, description: string | undefined, prefix: string, schema: TSchema): string {
+function section (title: string, description: string | undefined, prefix: string, schema: TSchema, noDefault = ''): string {
   const like = schema as SchemaLike
-  return `#### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required)}\n`
+  return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required, noDefault)}\n`
+}
+
+/** Bytes as routes.yaml writes them: the largest unit that divides them. */
+function size (bytes: number): string {
+  if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}mb`
+  if (bytes % 1024 === 0) return `${bytes / 1024}kb`
+  return `${bytes}b`
+}
+
+/** Milliseconds as routes.yaml writes them: the largest unit that divides them. */
+function duration (ms: number): string {
+  for (const [unit, factor] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % factor === 0) return `${ms / factor}${unit}`
+  }
+  return `${ms}ms`
+}
+
+/** One sentence: the batch defaults of a sink type, for its row in the reference and its own page. */
+export function renderBatchDefaults (type: string): string {
+  const definition = allSinkDefinitions().find((d) => d.type === type)
+  if (definition === undefined) throw new Error(`sink type '${type}' is not known`)
+  const { maxEvents, maxBytes, maxWaitMs } = definition.batchDefaults
+  return `Batch defaults: \`max_events: ${maxEvents}\`, \`max_bytes: ${size(maxBytes)}\`, \`max_wait: ${duration(maxWaitMs)}\`.`
+}
+
+function batchDefaultsTable (): string {
+  const rows = allSinkDefinitions().map(({ type, batchDefaults: b }) =>
+    `| \`${type}\` | \`${b.maxEvents}\` | \`${size(b.maxBytes)}\` | \`${duration(b.maxWaitMs)}\` |`)
+  return ['| sink type | `max_events` | `max_bytes` | `max_wait` |', '|---|---|---|---|', ...rows].join('\n')
 }
 
 export function renderConfigReference (): string {
@@ -53,14 +86,13 @@ export function renderConfigReference (): string {
     section('`queue`', QueueSchema.description, 'queue.', QueueSchema),
     section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
     section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
-    `#### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
-    section('`sinks.<name>.batch`', `${BatchSchema.description} Defaults depend on the sink type (below).`, 'batch.', BatchSchema),
+    `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
+    section('`sinks.<name>.batch`', `${BatchSchema.description} Every key is optional; the defaults depend on the sink type:\n\n${batchDefaultsTable()}`, 'batch.', CommonSinkProperties.batch, 'by sink type'),
     section('`sinks.<name>.retry`', RetrySchema.description, 'retry.', RetrySchema)
   ]
   for (const definition of allSinkDefinitions()) {
-    const batch = definition.batchDefaults
     parts.push(section(`\`type: ${definition.type}\``,
-      `${definition.summary} Batch defaults: ${batch.maxEvents} events, ${batch.maxBytes} bytes, ${batch.maxWaitMs} ms.`, '', definition.schema))
+      `${definition.summary} ${renderBatchDefaults(definition.type)}`, '', definition.schema))
   }
   parts.push(section('`routes[]`', RouteSchema.description ?? 'Walked in order for every event; every matching route adds its sinks.', '', RouteSchema))
   parts.push(section('`reporting`', ReportingSchema.description, 'reporting.', ReportingSchema))
@@ -79,3 +111,34 @@ export function renderMetricsReference (): string {
   return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n') +
     '\n\nPlus the default Node.js process metrics of prom-client, with the same `cio_gateway_` prefix (`cio_gateway_process_cpu_seconds_total`, `cio_gateway_nodejs_heap_size_used_bytes`, …).\n'
 }
+
+/**
+ * How long `cio-gateway replay` waits for a Redis it cannot reach. The last attempt may start just
+ * before the deadline, after a pause, and take its whole connect timeout.
+ */
+export function renderReplayRedisWait (): string {
+  const { tryForMs, pauseMs, connectTimeoutMs } = REDIS_WAIT
+  const seconds = (ms: number): string => `${ms / 1000} s`
+  return `When Redis does not answer, replay starts new attempts for ${seconds(tryForMs)}, ${seconds(pauseMs)} after each failure, ` +
+    `and allows each ${seconds(connectTimeoutMs)} to connect: it exits at most ${seconds(tryForMs + pauseMs + connectTimeoutMs)} after its ` +
+    'first attempt (the process start and the config load come before).'
+}
+
+/** A generated block: the text between `<!-- name:start -->` and `<!-- name:end -->` in a docs file. */
+export interface GeneratedBlock {
+  /** Path from the repository root. */
+  file: string
+  name: string
+  /** The block's text; `read` gives the text of a file of the repository by its path from the root. */
+  render: (read: (file: string) => string) => string
+}
+
+/** Every generated block of the docs, for `npm run docs` and the test that keeps them current. */
+export const generatedBlocks: readonly GeneratedBlock[] = [
+  { file: 'docs/configuration.md', name: 'config-reference', render: renderConfigReference },
+  { file: 'docs/configuration.md', name: 'environment-reference', render: (read) => renderEnvironmentReference(read('routes.yaml')) },
+  { file: 'docs/cli.md', name: 'cli-usage', render: () => '```text\n' + USAGE + '\n```' },
+  { file: 'docs/monitoring.md', name: 'metrics-reference', render: renderMetricsReference },
+  { file: 'docs/operations.md', name: 'replay-redis-wait', render: renderReplayRedisWait },
+  ...allSinkDefinitions().map(({ type }) => ({ file: `docs/sinks/${type}.md`, name: 'batch-defaults', render: () => renderBatchDefaults(type) }))
+]

@@ -5,7 +5,7 @@ import type { Sink, SinkContext, BatchSettings } from './contract.js'
 export interface SinkDefinition<S extends TObject = TObject> {
   /** The `type:` value in routes.yaml. */
   readonly type: string
-  /** One line for the README and error messages. */
+  /** One line for the configuration reference (docs/configuration.md) and error messages. */
   readonly summary: string
   /** Options of this type only; the common ones (batch, retry, …) are added by the config loader. */
   readonly schema: S

@@ -1,7 +1,7 @@
 /**
  * values.yaml against values.schema.json: the defaults and every helm/ci file validate, misspelled
- * or misplaced keys are refused, every key is documented, and README.md's values reference is
- * the one values.yaml generates.
+ * or misplaced keys are refused, every key is documented, and the chart README's values reference
+ * (helm/cio-gateway/README.md) is the one values.yaml generates.
  */
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -56,7 +56,7 @@ t.test('misspelled, misplaced and mistyped values are rejected', async (t) => {
 
 t.test('a misspelled value and the renderer in use', async (t) => {
   // With helm on PATH this is helm's own schema check; the fallback renderer does not validate
-  // (README.md says so), so there the ajv check above is the guard and this asserts that
+  // (CONTRIBUTING.md says so), so there the ajv check above is the guard and this asserts that
   // the fallback indeed renders regardless, so nobody mistakes it for a validator.
   const file = join(t.testdir(), 'typo.yaml')
   writeFileSync(file, 'ingest:\n  replicaz: 3\n')
@@ -90,8 +90,8 @@ t.test('every value is documented with a `# --` comment, and the schema and valu
   t.same(missing, [], 'schema keys absent from values.yaml')
 })
 
-t.test("README.md's values reference is generated from values.yaml", async (t) => {
-  const file = join(ROOT, 'README.md')
+t.test("helm/cio-gateway/README.md's values reference is generated from values.yaml", async (t) => {
+  const file = join(CHART_DIR, 'README.md')
   const current = readFileSync(file, 'utf8')
   const expected = docsWithReference(current)
   if (process.env.CIO_UPDATE_DOCS === '1') {
@@ -102,8 +102,8 @@ t.test("README.md's values reference is generated from values.yaml", async (t) =
   t.equal(current, expected, 'out of date: run CIO_UPDATE_DOCS=1 npx tap test/deploy/values.test.ts')
 })
 
-t.test("README.md's walkthrough values are helm/ci/walkthrough-values.yaml (so the tests render them)", async (t) => {
-  const docs = readFileSync(join(ROOT, 'README.md'), 'utf8')
+t.test("docs/kubernetes.md's walkthrough values are helm/ci/walkthrough-values.yaml (so the tests render them)", async (t) => {
+  const docs = readFileSync(join(ROOT, 'docs', 'kubernetes.md'), 'utf8')
   const file = readFileSync(join(ROOT, 'helm', 'ci', 'walkthrough-values.yaml'), 'utf8')
   const body = file.split('\n').filter((line) => !line.startsWith('#')).join('\n').trim()
   t.ok(docs.includes('```yaml\n' + body + '\n```'), 'the walkthrough shows the file as it is')

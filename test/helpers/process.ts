@@ -67,10 +67,10 @@ const killRunning = (): void => { for (const signal of running) signal('SIGKILL'
 process.once('exit', killRunning)
 process.once('SIGALRM', killRunning)
 
-/** Starts `command args` in the project root and resolves once stdout shows the listening banner. */
-export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Running> {
+/** Starts `command args` (in the project root, or `cwd`) and resolves once its output shows the listening banner. */
+export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, cwd = ROOT): Promise<Running> {
   // Its own process group, so that signals reach the gateway under `npm start` too.
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const signal = (name: NodeJS.Signals): void => {
     try { process.kill(-(child.pid as number), name) } catch { /* already gone */ }
   }

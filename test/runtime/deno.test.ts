@@ -1,5 +1,5 @@
 /**
- * The gateway on Deno 2 (README: Running on Deno), started with the documented `deno task start`
+ * The gateway on Deno 2 (docs/deno.md), started with the documented `deno task start`
  * and driven like the Node CLI test (test/cli/cli.test.ts): with Redis and on the embedded
  * default, signed events (one sent twice), a bad and a missing signature, the file sink's lines,
  * /metrics and /readyz, then SIGTERM. The Deno binary is the npm package `deno` (a devDependency).

@@ -12,7 +12,7 @@ export interface ColumnSpec {
   readonly description: string
 }
 
-/** The columns, in order. The README's schema table is this list. */
+/** The columns, in order. The schema table of docs/sinks/bigquery.md is this list. */
 export const TABLE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'event_id', type: 'STRING', mode: 'REQUIRED', description: 'Customer.io event_id (the SHA-256 of the body when it had none); also the insertId.' },
   { name: 'source', type: 'STRING', mode: 'REQUIRED', description: 'The gateway source the event came in on.' },

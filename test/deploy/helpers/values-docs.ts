@@ -1,6 +1,6 @@
 /**
  * The chart's values reference, read from values.yaml's `# --` comments and typed by
- * values.schema.json. README.md holds the generated table between two markers; the values
+ * values.schema.json. The chart's README.md holds the generated table between two markers; the values
  * test fails when it is out of date and rewrites it when run with CIO_UPDATE_DOCS=1.
  */
 import { readFileSync } from 'node:fs'
@@ -89,6 +89,6 @@ export function valuesReferenceMarkdown (): string {
 export function docsWithReference (docs: string): string {
   const begin = docs.indexOf(DOCS_BEGIN)
   const end = docs.indexOf(DOCS_END)
-  if (begin === -1 || end === -1 || end < begin) throw new Error(`README.md: the markers ${DOCS_BEGIN} and ${DOCS_END} are missing`)
+  if (begin === -1 || end === -1 || end < begin) throw new Error(`helm/cio-gateway/README.md: the markers ${DOCS_BEGIN} and ${DOCS_END} are missing`)
   return docs.slice(0, begin + DOCS_BEGIN.length) + '\n' + valuesReferenceMarkdown() + '\n' + docs.slice(end)
 }
