@@ -21,7 +21,7 @@ export const ServerSchema = Type.Object({
 }, { ...Strict, description: 'The HTTP listener.' })
 
 export const AdminSchema = Type.Object({
-  token: Type.String({ description: 'Bearer token for /admin/*. Empty turns the admin API off (404).', default: '' })
+  token: Type.String({ description: 'Bearer token for /admin/*, at least 32 characters (e.g. `openssl rand -hex 32`). Empty turns the admin API off (404).', default: '' })
 }, { ...Strict, description: 'The admin API.' })
 
 export const QueueSchema = Type.Object({
