@@ -97,6 +97,7 @@ function checkTolerances (config: Data, locator: Locator): ConfigProblem[] {
   const problems: ConfigProblem[] = []
   for (const [name, value] of Object.entries(asRecord(config.sources) ?? {})) {
     const tolerance = asRecord(value)?.tolerance
+    // Both values are named: each matched the duration pattern, so neither can be a secret.
     if (isDuration(tolerance) && parseDuration(tolerance) > parseDuration(window)) {
       problems.push(locator.problem(['sources', name, 'tolerance'],
         `tolerance ${tolerance} is longer than dedupe.window ${window}: replays outside the dedupe window would be accepted`))

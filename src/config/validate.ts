@@ -17,7 +17,7 @@ const compiled = new WeakMap<object, ValidateFunction>()
  * What a schema may say beyond JSON Schema. `expected` describes a `pattern` in words ("a dotted path
  * such as data.recipient"); on a map of names (a record) it describes the names.
  */
-export interface SchemaNotes {
+interface SchemaNotes {
   readonly expected?: string
 }
 
