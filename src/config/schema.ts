@@ -7,9 +7,9 @@ import { Type, type Static, type TString } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 
 export const Duration = (description: string, defaultValue?: string): TString =>
-  Type.String({ pattern: DURATION_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+  Type.String({ pattern: DURATION_PATTERN, expected: 'a duration such as 500ms, 30s, 5m, 24h or 7d', description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
 export const Size = (description: string, defaultValue?: string): TString =>
-  Type.String({ pattern: SIZE_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+  Type.String({ pattern: SIZE_PATTERN, expected: 'a size such as 512kb or 1mb', description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
 
 const Strict = { additionalProperties: false } as const
 
@@ -24,12 +24,12 @@ export const ServerSchema = Type.Object({
 }, { ...Strict, description: 'The two HTTP listeners: webhooks (internet-facing) and management (inside).' })
 
 export const AdminSchema = Type.Object({
-  token: Type.String({ description: 'Bearer token for /admin/*. Empty turns the admin API off (404).', default: '' })
+  token: Type.String({ description: 'Bearer token for /admin/*, at least 32 characters (e.g. `openssl rand -hex 32`). Empty turns the admin API off (404).', default: '' })
 }, { ...Strict, description: 'The admin API.' })
 
 export const QueueSchema = Type.Object({
   redis_url: Type.String({ description: 'Redis for BullMQ. Empty runs the embedded in-process queue: one process, in memory, NOT durable.', default: '' }),
-  prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
+  prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', expected: 'made of letters, digits, _, . and -', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
   high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written.', default: 100000 }),
   lock_duration: Duration('How long a worker holds a job before another may take it over; events of a crashed worker are delivered again after about this long.', '30s')
 }, { ...Strict, description: 'The queue backend.' })
@@ -62,7 +62,7 @@ export const CommonSinkProperties = {
   batch: Type.Optional(Type.Partial(BatchSchema)),
   retry: Type.Optional(Type.Partial(RetrySchema)),
   concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'Batches delivered in parallel.', default: 2 })),
-  redact: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$' }), {
+  redact: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$', expected: 'a dotted path such as data.recipient' }), {
     description: 'Dotted paths whose values this sink receives as a SHA-256 hex digest (for PII).'
   })),
   redact_key: Type.Optional(Type.String({ description: 'When set, redaction digests are HMAC-SHA256 keyed with it, so they cannot be reversed by dictionary.' }))
@@ -73,6 +73,8 @@ const MatchValue = Type.Union([Type.String(), Type.Array(Type.String(), { minIte
 export const RouteSchema = Type.Object({
   name: Type.String({ minLength: 1, description: 'Unique name, used in logs.' }),
   match: Type.Record(Type.String({ pattern: '^(source|object_type|metric|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)+)$' }), MatchValue, {
+    ...Strict,
+    expected: 'source, object_type, metric or a dotted path such as data.campaign_id',
     description: 'Conditions that must all hold: keys `source`, `object_type`, `metric` or a dotted path such as `data.campaign_id`; a value is a string, a list (any of), or "*". `{}` matches everything.'
   }),
   sinks: Type.Array(Type.String(), { minItems: 1, description: 'Sinks that receive the matching events.' }),
@@ -94,10 +96,16 @@ export const ConfigSchema = Type.Object({
   queue: Type.Optional(Type.Partial(QueueSchema)),
   dedupe: Type.Optional(Type.Partial(DedupeSchema)),
   sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), SourceSchema, {
+    ...Strict,
+    expected: 'a source name of lowercase letters, digits, _ and -, starting with a letter or digit (it is the URL path /webhooks/<name>)',
     minProperties: 1, description: 'Webhook sources by name.'
   }),
   sinks: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' }),
-    Type.Object({ type: Type.String() }, { required: ['type'] }), { description: 'Sinks by name.' }),
+    Type.Object({ type: Type.String() }, { required: ['type'] }), {
+      ...Strict,
+      expected: 'a sink name of letters, digits, _ and -, starting with a letter or digit',
+      description: 'Sinks by name.'
+    }),
   routes: Type.Array(RouteSchema, { description: 'Walked in order for every event; every matching route adds its sinks.' }),
   reporting: Type.Optional(Type.Partial(ReportingSchema))
 }, { ...Strict, required: ['sources', 'sinks', 'routes'] })
