@@ -13,8 +13,8 @@ import { openListener } from './listeners.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
 /** An ingest process on the embedded queue would accept events that no worker can ever see. */
-export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url; REDIS_URL in the default routes.yaml): on the ' +
-  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Set queue.redis_url, or run --role all.'
+export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url, redis_sentinel or redis_cluster; REDIS_URL in the default routes.yaml): on the ' +
+  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Configure Redis, or run --role all.'
 
 export interface ServeOptions {
   configFile: string
