@@ -53,6 +53,28 @@ t.test('50 concurrent copies of one event: 1 accepted, 49 duplicate, 1 delivery'
   await eventually(() => missingFromFileSink(gateway.eventsDir, [String(event.event_id)]).length === 0 ? true : undefined, 10_000, 'the delivery')
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.equal(readLines(gateway.eventsDir).filter((line) => line.event_id === event.event_id).length, 1, 'delivered once')
+  gateway.process.signal('SIGTERM')
+  t.equal(await gateway.process.exited, 0, 'SIGTERM: a graceful shutdown, exit 0')
+})
+
+t.test('the high-water mark holds over all shards, and one shard may hold at most twice its share', async (t) => {
+  const keyspace = new Keyspace('marks', 4, true)
+  const queues = backend(t, 'marks', 4)
+  await queues.start()
+  const inShard = (shard: number, count: number): string[] => {
+    const ids: string[] = []
+    for (let n = 0; ids.length < count; n++) if (keyspace.shardOf('customerio', `mark-${n}`) === shard) ids.push(`mark-${n}`)
+    return ids
+  }
+  // No worker runs: what is written waits. A mark of 40 over 4 shards lets one shard hold 20.
+  const written = await Promise.all(inShard(0, 20).map(async (id) => await queues.enqueue(eventRequest(id))))
+  t.same(written, Array(20).fill('accepted'))
+  const admit = (id: string): string | undefined => queues.admit({ sinks: ['a'], source: 'customerio', dedupeKey: id, highWaterMark: 40, maxBytes: 1 << 30 })
+  const [nextInShard0] = inShard(0, 21).slice(20)
+  const [inShard1] = inShard(1, 1)
+  await eventually(() => admit(nextInShard0 as string) === 'high_water_mark' ? true : undefined, 5000, 'shard 0 refused once it holds twice its share')
+  t.equal(admit(inShard1 as string), undefined, 'another shard still takes events: 20 waiting in all is under the mark of 40')
+  t.equal((await queues.counts('a')).waiting, 1, 'the 20 events share one job (one write): the mark counts events, not jobs')
 })
 
 t.test('every key of a shard carries its hash tag: a wrongly tagged key is refused by the cluster', async (t) => {
