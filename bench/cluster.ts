@@ -80,7 +80,7 @@ export async function clusterScenario (options: ClusterScenarioOptions): Promise
   try {
     single = await options.startIngest('ingest-one-node', `redis_url: "${singleUrl}", prefix: "${singlePrefix}"`)
     // The default prefix and shard count: the balance over masters measured is the one users get.
-    clustered = await options.startIngest('ingest-cluster', `redis_cluster: { nodes: ${JSON.stringify(cluster.urls)} }, prefix: "cio", `)
+    clustered = await options.startIngest('ingest-cluster', `redis_cluster: { nodes: ${JSON.stringify(cluster.urls)} }, prefix: "cio"`)
     const masters = await cluster.masters()
     const targets = [{ name: 'one node', process: single }, { name: 'cluster', process: clustered }]
     for (const target of targets) target.process.startSampling()

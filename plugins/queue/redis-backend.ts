@@ -104,10 +104,12 @@ export class RedisBackend implements QueueBackend {
       timeoutMs: STORE_TIMEOUT_MS,
       replicas: async (shard) => await this.replicaWatch.requirement(shard),
       onDegraded: options.onDegradedWrite,
-      onWriteFailed: () => this.lookForNewPrimary()
+      onWriteFailed: () => this.lookForNewPrimary(),
+      nodeOf: (shard) => this.replicaWatch.nodeOf(shard)
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
     // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
+    // It also learns which slot each shard is in, for writes grouped by primary.
     this.every(COUNT_REFRESH_MS, async () => await this.replicaWatch.refresh().catch((error: Error) => this.logRedisError(error)))
   }
 

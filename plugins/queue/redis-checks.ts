@@ -119,7 +119,12 @@ export class ReplicaWatch {
   }
 
   private async read (): Promise<void> {
-    if (this.replicasAck === 0 || !isConnected(this.client)) return
+    if (!isConnected(this.client)) return
+    if (isCluster(this.client) && this.shardSlots === undefined) {
+      const cluster = this.client
+      this.shardSlots = await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
+    }
+    if (this.replicasAck === 0) return
     if (!isCluster(this.client)) {
       const info = infoFields(await this.client.info('replication'))
       let online = 0
@@ -128,7 +133,6 @@ export class ReplicaWatch {
       return
     }
     const cluster = this.client
-    this.shardSlots ??= await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
     // Every master is asked and the first answer taken: one of them may be the primary that froze.
     const answer = await Promise.any(cluster.nodes('master').map(async (node) =>
       String(await withTimeout(node.cluster('NODES'), NODES_READ_MS, 'no answer to CLUSTER NODES'))))
@@ -154,10 +158,14 @@ export class ReplicaWatch {
   }
 
   private primaryOfShard (shard: number): string {
-    if (!isCluster(this.router)) return 'primary'
+    return this.nodeOf(shard) ?? (isCluster(this.router) ? 'unknown' : 'primary')
+  }
+
+  /** The primary (`host:port`) that serves a shard as the write path sees it now; undefined when not known or not a cluster. */
+  nodeOf (shard: number): string | undefined {
+    if (!isCluster(this.router)) return undefined
     const slot = this.shardSlots?.[shard]
-    const owners = slot === undefined ? undefined : (this.router.slots as string[][])[slot]
-    return owners?.[0] ?? 'unknown'
+    return slot === undefined ? undefined : (this.router.slots as string[][])[slot]?.[0]
   }
 }
 
