@@ -42,6 +42,18 @@ async function firstSuccess (write: () => Promise<unknown>, since: number): Prom
   return Date.now() - since
 }
 
+/**
+ * Disconnects an ioredis Cluster that refreshes its slots on a timer. ioredis 5.11 arms that timer
+ * again when a refresh under way at disconnect() ends (about 1 in 10 disconnects with a 20 ms
+ * interval), and the timer then keeps the process alive until tap times it out. A second
+ * disconnect once such a refresh is over (slotsRefreshTimeout, 1 s by default) clears it.
+ */
+async function disconnectRefreshingCluster (client: Cluster): Promise<void> {
+  client.disconnect()
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  client.disconnect()
+}
+
 /** A client for a server that wants a password, sent nothing but the command, not retried. */
 function clientWithoutPassword (t: Test, url: string): Redis {
   const client = new Redis(url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null })
@@ -63,8 +75,8 @@ t.test('a 3-master, 3-replica cluster serves keys on every master; a killed mast
   t.equal(cluster.urls.length, 6)
   t.match(cluster.urls[0], /^redis:\/\/127\.0\.0\.1:\d+$/)
 
-  // slotsRefreshInterval: a client learns a new master within a second even when nothing fails loudly.
-  const client = new Cluster(cluster.startupNodes, { slotsRefreshInterval: 1000 })
+  // Default options: a refused connection and MOVED make the client refresh its slot map.
+  const client = new Cluster(cluster.startupNodes)
   client.on('error', () => { /* node errors during the failover: the writes below report what matters */ })
   t.teardown(() => client.disconnect())
   const keys = Array.from({ length: 300 }, (_, i) => `topology:key:${i}`)
@@ -108,7 +120,7 @@ t.test('a cluster master frozen with DEBUG SLEEP is replaced by its replica and 
   // keeps its connections open and answers nothing.
   const client = new Cluster(cluster.startupNodes, { slotsRefreshInterval: 1000, redisOptions: { commandTimeout: 1000 } })
   client.on('error', () => { /* see the writes */ })
-  t.teardown(() => client.disconnect())
+  t.teardown(async () => await disconnectRefreshingCluster(client))
   const key = await keyServedBy(cluster, victim)
   await client.set(key, 'before')
 
