@@ -56,9 +56,9 @@ export function retentionFor (lookbackDays: number): StateRetention {
   return { receivedDays: lookbackDays + 2, emittedDays: lookbackDays + 2 }
 }
 
-/** Where the state lives: the queue's Redis, or this process's memory (embedded mode). */
-export function openReportingState (queue: { readonly redisUrl: string, readonly prefix: string }, retention: StateRetention): ReportingState {
-  return queue.redisUrl === '' ? new MemoryReportingState(retention) : new RedisReportingState(queue.redisUrl, queue.prefix, retention)
+/** Where the state lives: the queue's Redis, or this process's memory (embedded mode, where `now` dates what is old). */
+export function openReportingState (queue: { readonly redisUrl: string, readonly prefix: string }, retention: StateRetention, now: () => number = Date.now): ReportingState {
+  return queue.redisUrl === '' ? new MemoryReportingState(retention, now) : new RedisReportingState(queue.redisUrl, queue.prefix, retention)
 }
 
 /** How long `ready()` waits for Redis. */
