@@ -59,9 +59,9 @@ export function retentionFor (lookbackDays: number): StateRetention {
   return { receivedDays: lookbackDays + 2, emittedDays: lookbackDays + 2 }
 }
 
-/** Where the state lives: the queue's Redis, or this process's memory (embedded mode). */
-export function openReportingState (queue: QueueConfig, retention: StateRetention): ReportingState {
-  if (queue.redis === undefined) return new MemoryReportingState(retention)
+/** Where the state lives: the queue's Redis, or this process's memory (embedded mode, where `now` dates what is old). */
+export function openReportingState (queue: QueueConfig, retention: StateRetention, now: () => number = Date.now): ReportingState {
+  if (queue.redis === undefined) return new MemoryReportingState(retention, now)
   // Like the ingest connection, it fails fast while Redis is away: callers keep what they could not
   // write. On a cluster the prefix carries one hash tag, so a transaction over several keys stays in one slot.
   return new RedisReportingState(new RedisTopology(queue.redis).client('state'), keyspaceOf(queue).globalPrefix, retention)
