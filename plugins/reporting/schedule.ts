@@ -6,7 +6,7 @@
  */
 import { Queue, Worker } from 'bullmq'
 import type { Logger } from '../../src/logger.js'
-import type { RedisClient } from '../queue/redis-topology.js'
+import { closeClient, type RedisClient } from '../queue/redis-topology.js'
 
 export const REPORTING_QUEUE = '_reporting'
 const SCHEDULER_ID = 'reporting-poll'
@@ -90,7 +90,7 @@ export class BullmqPollSchedule implements PollSchedule {
       this.abort.abort()
       await this.worker?.close()
       await this.queue?.close()
-      this.connection?.disconnect()
+      if (this.connection !== undefined) await closeClient(this.connection)
     })()
     await this.closing
   }

@@ -12,7 +12,7 @@
 import { DAY_MS } from './days.js'
 import type { QueueConfig } from '../../src/config/types.js'
 import { keyspaceOf } from '../queue/create.js'
-import { RedisTopology, waitForConnection, type RedisClient } from '../queue/redis-topology.js'
+import { RedisTopology, closeClient, waitForConnection, type RedisClient } from '../queue/redis-topology.js'
 import { withTimeout } from '../queue/timeout.js'
 
 /** Field (what the counter wrote, see reconciliation.ts) → webhooks accepted, for one day. */
@@ -137,7 +137,7 @@ export class RedisReportingState implements ReportingState {
   }
 
   async close (): Promise<void> {
-    this.client.disconnect()
+    await closeClient(this.client)
   }
 }
 
