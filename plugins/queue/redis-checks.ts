@@ -145,13 +145,23 @@ export class ReplicaWatch {
    */
   async requirement (shard: number): Promise<ReplicaRequirement> {
     if (this.replicasAck === 0 || !isCluster(this.router)) return { wait: this.replicasAck, degraded: false }
-    let replicas = this.replicas.get(this.primaryOfShard(shard))
+    const primary = this.primaryOfShard(shard)
+    let replicas = this.replicas.get(primary)
     if (replicas === undefined) {
-      await withTimeout(this.refresh(), FRESH_READ_MS, 'replicas not read in time').catch(() => {})
-      replicas = this.replicas.get(this.primaryOfShard(shard))
+      // Asked of the primary itself: it knows it was promoted before the other masters hear of it.
+      await withTimeout(this.readFrom(primary), FRESH_READ_MS, 'replicas not read in time').catch(() => {})
+      replicas = this.replicas.get(primary)
     }
     if (replicas === undefined || replicas >= this.replicasAck) return { wait: this.replicasAck, degraded: false }
     return { wait: replicas, degraded: true }
+  }
+
+  /** Reads CLUSTER NODES from one primary, through the write path's connection to it, and keeps what it says. */
+  private async readFrom (primary: string): Promise<void> {
+    if (!isCluster(this.router)) return
+    const node = this.router.nodes('master').find((candidate) => nodeName(candidate) === primary)
+    if (node === undefined) return
+    for (const [address, count] of healthyReplicasByPrimary(String(await node.cluster('NODES')))) this.replicas.set(address, count)
   }
 
   private primaryOfShard (shard: number): string {
