@@ -53,6 +53,11 @@ export interface AppOptions {
   now?: () => number
   /** Use this backend instead of creating one from the config (tests of outages). */
   backend?: QueueBackend
+  /**
+   * Called when the process can no longer do its work and should be restarted (a Redis connection
+   * that ended for good). The server shuts down gracefully and exits 1; tests leave it out.
+   */
+  onFatal?: (reason: string) => void
 }
 
 /**
@@ -83,7 +88,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const isClosing = (): boolean => closing
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
   metrics.seed(config.sources.keys(), config.sinks.values())
-  const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
+  const backend = options.backend ?? createQueueBackend(config, metrics, app.log, options.onFatal)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {

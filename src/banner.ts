@@ -7,6 +7,7 @@ import type { GatewayConfig } from './config/types.js'
 import { SERVES } from './listeners.js'
 import { formatDuration } from './units.js'
 import type { Role } from './app.js'
+import { RedisTopology } from '../plugins/queue/redis-topology.js'
 
 /** The addresses the listeners got (port 0 becomes the port the system chose); no webhooks in role worker. */
 export interface ListenerAddresses {
@@ -21,7 +22,7 @@ export function banner (config: GatewayConfig, role: Role, listeners: ListenerAd
     `cio-gateway listening on ${webhooks ?? management} (role: ${role})`,
     listeners.webhooks === undefined ? '  webhooks: not served in role worker' : `  webhooks:   ${webhooks}  ${SERVES.webhooks}${exposure(listeners.webhooks)}`,
     `  management: ${management}  ${SERVES.management}${exposure(listeners.management)}`,
-    `  queue: ${config.queue.redisUrl === '' ? 'EMBEDDED in memory (not durable; set queue.redis_url for production)' : `redis (prefix ${config.queue.prefix})`}`
+    `  queue: ${config.queue.redis === undefined ? 'EMBEDDED in memory (not durable; configure Redis for production)' : `${new RedisTopology(config.queue.redis).describe()} (prefix ${config.queue.prefix})`}`
   ]
   if (webhooks !== undefined) {
     for (const source of config.sources.values()) lines.push(`  source ${source.name}: POST ${webhooks}/webhooks/${source.name} (${source.secrets.length} secret${source.secrets.length === 1 ? '' : 's'})`)

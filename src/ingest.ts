@@ -8,7 +8,7 @@ import { unroutableReason, type RoutableEvent } from './events.js'
 import { RoutingTable } from './routing.js'
 import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { metricLabel, objectTypeLabel } from '../plugins/metrics/metrics.js'
-import type { QueueBackend, SinkQueueSettings } from '../plugins/queue/backend.js'
+import { QUARANTINE_SETTINGS, type QueueBackend, type Refusal, type SinkQueueSettings } from '../plugins/queue/backend.js'
 import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import type { JobPayload } from './sinks/job.js'
 
@@ -17,7 +17,7 @@ export type IngestStatus = 'accepted' | 'duplicate' | 'unrouted' | 'quarantined'
 /** Why an event could not be stored; the caller answers 503 with Retry-After. */
 export class StoreUnavailable extends Error {
   override readonly name = 'StoreUnavailable'
-  constructor (readonly reason: 'redis_unavailable' | 'high_water_mark', options?: ErrorOptions) {
+  constructor (readonly reason: 'redis_unavailable' | Refusal, options?: ErrorOptions) {
     super(reason, options)
   }
 }
@@ -85,7 +85,12 @@ export class Ingestor {
     const event = parseJson(raw)
     const problem = unroutableReason(event)
     if (problem !== undefined) {
-      await this.store(() => this.backend.quarantine(payloadFor(dedupeKeyOf({}, body)), problem))
+      // Deduped on the body's SHA-256 and held against the limits like any event (SPEC §5).
+      const outcome = await this.write(this.generation, source, payloadFor(dedupeKeyOf({}, body)), [QUARANTINE_SETTINGS])
+      if (outcome === 'duplicate') {
+        this.metrics.eventsDuplicate.inc({ source })
+        return 'duplicate'
+      }
       this.metrics.eventsQuarantined.inc({ source })
       this.logger.warn({ source, reason: problem, bytes: body.length }, 'signed body quarantined')
       return 'quarantined'
@@ -104,21 +109,21 @@ export class Ingestor {
     const generation = this.generation
     const sinks = generation.routing.sinksFor(source, event)
     if (sinks.length === 0) return 'unrouted'
-    if (this.backend.backlog(generation.sinkNames) >= generation.config.queue.highWaterMark) throw new StoreUnavailable('high_water_mark')
-    const settings = sinks.map((name) => generation.sinkSettings.get(name) as SinkQueueSettings)
-    generation.writes++
-    try {
-      return await this.store(() => this.backend.enqueue({ source, dedupeKey: payload.e, payload, sinks: settings }))
-    } finally {
-      if (--generation.writes === 0) generation.drained.splice(0).forEach((resolve) => resolve())
-    }
+    return await this.write(generation, source, payload, sinks.map((name) => generation.sinkSettings.get(name) as SinkQueueSettings))
   }
 
-  private async store<T> (write: () => Promise<T>): Promise<T> {
+  /** Holds the write against the queue limits, then dedupes and enqueues it for `sinks`. */
+  private async write (generation: Generation, source: string, payload: JobPayload, sinks: readonly SinkQueueSettings[]): Promise<'accepted' | 'duplicate'> {
+    const { queue } = generation.config
+    const refused = this.backend.admit({ sinks: generation.sinkNames, source, dedupeKey: payload.e, highWaterMark: queue.highWaterMark, maxBytes: queue.maxBytes })
+    if (refused !== undefined) throw new StoreUnavailable(refused)
+    generation.writes++
     try {
-      return await write()
+      return await this.backend.enqueue({ source, dedupeKey: payload.e, payload, sinks })
     } catch (error) {
       throw new StoreUnavailable('redis_unavailable', { cause: error })
+    } finally {
+      if (--generation.writes === 0) generation.drained.splice(0).forEach((resolve) => resolve())
     }
   }
 }

@@ -48,6 +48,8 @@ export class GatewayMetrics {
   readonly newsletterReconciliationGap: Gauge<'newsletter_id' | 'metric'>
   readonly broadcastReconciliationGap: Gauge<'broadcast_id' | 'metric'>
   readonly configReloads: Counter<'result'>
+  readonly quarantineDropped: Counter<'reason'>
+  readonly replicationDegraded: Counter
 
   constructor (readonly registry: Registry, options: { defaultMetrics?: boolean } = {}) {
     const registers = [registry]
@@ -57,7 +59,7 @@ export class GatewayMetrics {
     this.eventsDuplicate = new Counter({ name: `${PREFIX}events_duplicate_total`, help: 'Signed events answered "duplicate" (seen inside the dedupe window).', labelNames: ['source'], registers })
     this.eventsUnrouted = new Counter({ name: `${PREFIX}events_unrouted_total`, help: 'Signed events that matched no route: acked and stored nowhere.', labelNames: ['source'], registers })
     this.eventsQuarantined = new Counter({ name: `${PREFIX}events_quarantined_total`, help: 'Signed bodies that are not a routable event, kept in the _quarantine dead-letter store.', labelNames: ['source'], registers })
-    this.ingestUnavailable = new Counter({ name: `${PREFIX}ingest_unavailable_total`, help: 'Signed events answered 503 because they could not be stored (redis_unavailable, high_water_mark, shutting_down).', labelNames: ['source', 'reason'], registers })
+    this.ingestUnavailable = new Counter({ name: `${PREFIX}ingest_unavailable_total`, help: 'Signed events answered 503 because they could not be stored (redis_unavailable, high_water_mark, max_bytes, shutting_down).', labelNames: ['source', 'reason'], registers })
     this.ingestDuration = new Histogram({ name: `${PREFIX}ingest_duration_seconds`, help: 'Time from request to answer on the webhook path.', labelNames: ['source'], buckets: SECONDS_UP_TO_4, registers })
     this.sinkDelivered = new Counter({ name: `${PREFIX}sink_events_delivered_total`, help: 'Events a sink delivered.', labelNames: ['sink', 'type'], registers })
     this.sinkErrors = new Counter({ name: `${PREFIX}sink_errors_total`, help: 'Failed delivery attempts, per event, by error type.', labelNames: ['sink', 'type', 'error_type'], registers })
@@ -73,6 +75,8 @@ export class GatewayMetrics {
     this.newsletterReconciliationGap = new Gauge({ name: `${PREFIX}newsletter_reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per newsletter and metric, for the last complete EST (UTC-05:00) day (positive: webhooks missing).", labelNames: ['newsletter_id', 'metric'], registers })
     this.broadcastReconciliationGap = new Gauge({ name: `${PREFIX}broadcast_reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per API-triggered broadcast and metric, for the last complete EST (UTC-05:00) day (positive: webhooks missing).", labelNames: ['broadcast_id', 'metric'], registers })
     this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
+    this.quarantineDropped = new Counter({ name: `${PREFIX}quarantine_dropped_total`, help: 'Quarantined bodies dropped to keep the quarantine bounded, by reason (max_events, max_age).', labelNames: ['reason'], registers })
+    this.replicationDegraded = new Counter({ name: `${PREFIX}ingest_replication_degraded_total`, help: 'Events acknowledged with fewer replicas than queue.replicas_ack confirming them, because the primary had fewer online (just after a failover).', registers })
   }
 
   /**
@@ -83,11 +87,12 @@ export class GatewayMetrics {
   seed (sources: Iterable<string>, sinks: Iterable<{ name: string, type: string }>): void {
     for (const source of sources) {
       for (const reason of ['missing_signature', 'bad_signature', 'stale_timestamp', 'body_too_large']) this.eventsRejected.inc({ source, reason }, 0)
-      for (const reason of ['redis_unavailable', 'high_water_mark']) this.ingestUnavailable.inc({ source, reason }, 0)
+      for (const reason of ['redis_unavailable', 'high_water_mark', 'max_bytes']) this.ingestUnavailable.inc({ source, reason }, 0)
       this.eventsDuplicate.inc({ source }, 0)
       this.eventsUnrouted.inc({ source }, 0)
       this.eventsQuarantined.inc({ source }, 0)
     }
+    for (const reason of ['max_events', 'max_age']) this.quarantineDropped.inc({ reason }, 0)
     for (const sink of sinks) {
       this.sinkDelivered.inc({ sink: sink.name, type: sink.type }, 0)
       this.sinkDeadLettered.inc({ sink: sink.name }, 0)

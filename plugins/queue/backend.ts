@@ -18,6 +18,20 @@ export interface SinkQueueSettings {
   readonly retry: RetrySettings
 }
 
+/** Why a write is refused before it is tried: ingest answers 503 + Retry-After with this reason. */
+export type Refusal = 'high_water_mark' | 'max_bytes'
+
+/** What a write is held against before it is tried. */
+export interface AdmissionRequest {
+  /** The sinks configured now: their backlog counts (a removed sink's queue, which nothing drains, does not). */
+  readonly sinks: readonly string[]
+  /** The event's place (its shard, on a cluster). */
+  readonly source: string
+  readonly dedupeKey: string
+  readonly highWaterMark: number
+  readonly maxBytes: number
+}
+
 export interface QueueCounts {
   waiting: number
   active: number
@@ -49,25 +63,33 @@ export type JobHandler = (job: JobView) => Promise<void>
 /** The reserved queue of signed bodies that cannot be routed (SPEC §5). */
 export const QUARANTINE_QUEUE = '_quarantine'
 
+/**
+ * How quarantined bodies are written: like an event for one sink, `_quarantine`, whose worker fails
+ * them at once into the dead letters (one attempt, one event per job so that each can be shown,
+ * replayed and dropped on its own).
+ */
+export const QUARANTINE_SETTINGS: SinkQueueSettings = { name: QUARANTINE_QUEUE, retry: { attempts: 1, initialDelayMs: 1000, maxDelayMs: 1000 } }
+
 /** The BullMQ job name of events (and of groups of them) in the sink queues. */
 export const EVENT_JOB_NAME = 'event'
 
 export interface QueueBackend {
   readonly mode: 'redis' | 'embedded'
+  /** Connects and checks the store before the gateway listens; rejects when it must not be used. */
+  start (): Promise<void>
   /**
    * Dedupe and enqueue in one atomic step: either every chosen sink gets a job and the dedupe mark is
    * set, or (on a duplicate) nothing is written. Rejects when the event could not be stored.
    */
   enqueue (request: EnqueueRequest): Promise<IngestOutcome>
-  /** Stores a signed body that cannot be routed in the _quarantine dead-letter store. */
-  quarantine (payload: JobPayload, reason: string): Promise<void>
   /**
-   * Events waiting or delayed in these sinks' queues, as of the last refresh (cheap: read on every
-   * request). Where a job holds a group of events, estimated from the jobs and the events per job
-   * recently written. The caller names the sinks configured now: a removed sink's queue keeps its
-   * jobs, which nothing drains, and must not hold ingest above the high-water mark for good.
+   * Whether a write may be tried now (cheap: read on every request, from counts refreshed every
+   * second): undefined, or why not. Held against the high-water mark (events waiting or delayed in
+   * the sinks named and the quarantine; on a cluster also the event's shard's share) and against
+   * `max_bytes` (the bytes those events and the quarantine hold). Where a job holds a group of
+   * events, the events are estimated from the jobs and the events per job recently written.
    */
-  backlog (sinks: readonly string[]): number
+  admit (request: AdmissionRequest): Refusal | undefined
   /** Throws when the backend cannot store events right now. */
   ping (): Promise<void>
   counts (queue: string): Promise<QueueCounts>

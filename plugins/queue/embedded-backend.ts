@@ -7,10 +7,12 @@ import { randomUUID } from 'node:crypto'
 import { describeError } from '../../src/errors.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
 import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
+import type { QuarantineConfig } from '../../src/config/types.js'
 import {
-  QUARANTINE_QUEUE, deadLetterOf, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
-  type QueueBackend, type QueueCounts, type WorkerSettings
+  QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
+  type QueueBackend, type QueueCounts, type Refusal, type WorkerSettings
 } from './backend.js'
+import type { QuarantineDrop } from './quarantine-trim.js'
 
 interface MemoryJob {
   readonly id: string
@@ -26,6 +28,11 @@ interface Running {
   readonly handler: JobHandler
 }
 
+/** Bounds of a queue's dead letters (the quarantine's), and who is told of what they drop. */
+interface DeadLetterBounds extends QuarantineConfig {
+  readonly onDropped: (reason: QuarantineDrop, events: number) => void
+}
+
 class MemoryQueue {
   readonly waiting: MemoryJob[] = []
   readonly delayed = new Map<MemoryJob, NodeJS.Timeout>()
@@ -33,8 +40,19 @@ class MemoryQueue {
   active = 0
   completed = 0
   worker: Running | undefined
+  /** Bytes of the events not yet settled (waiting, delayed, running), and of the dead letters: what `max_bytes` holds against. */
+  pendingBytes = 0
+  failedBytes = 0
   private readonly idle: (() => void)[] = []
   private readonly quiet: (() => void)[] = []
+
+  constructor (private readonly bounds?: DeadLetterBounds, private readonly now: () => number = Date.now) {}
+
+  /** A new job: counted in the bytes held until it is delivered. */
+  add (job: MemoryJob): void {
+    this.pendingBytes += job.data.b.length
+    this.push(job)
+  }
 
   push (job: MemoryJob): void {
     this.waiting.push(job)
@@ -60,12 +78,16 @@ class MemoryQueue {
     try {
       await worker.handler({ id: job.id, data: job.data, attemptsMade: job.attemptsMade })
       this.completed++
+      this.pendingBytes -= job.data.b.length
     } catch (error) {
       job.attemptsMade++
       job.failedReason = error instanceof DeadLetterNow ? error.message : describeError(error)
       if (error instanceof DeadLetterNow || job.attemptsMade >= job.attempts) {
-        job.finishedOn = Date.now()
+        job.finishedOn = this.now()
         this.failed.push(job)
+        this.pendingBytes -= job.data.b.length
+        this.failedBytes += job.data.b.length
+        this.trim()
         return
       }
       const timer = setTimeout(() => {
@@ -74,6 +96,23 @@ class MemoryQueue {
       }, retryDelayMs(job.attemptsMade, worker.settings.retry, error))
       this.delayed.set(job, timer)
     }
+  }
+
+  /** Drops dead letters past the bounds, oldest first (the quarantine's; other queues keep theirs). */
+  trim (): void {
+    if (this.bounds === undefined) return
+    const oldest = this.now() - this.bounds.maxAgeMs
+    let aged = 0
+    while (this.failed.length > 0 && ((this.failed[0] as MemoryJob).finishedOn ?? 0) < oldest) { this.drop(); aged++ }
+    if (aged > 0) this.bounds.onDropped('max_age', aged)
+    let over = 0
+    while (this.failed.length > this.bounds.maxEvents) { this.drop(); over++ }
+    if (over > 0) this.bounds.onDropped('max_events', over)
+  }
+
+  private drop (): void {
+    const job = this.failed.shift() as MemoryJob
+    this.failedBytes -= job.data.b.length
   }
 
   /** Takes no more jobs; resolves when the running ones are done. Waiting and delayed jobs stay for a later worker. */
@@ -90,25 +129,48 @@ class MemoryQueue {
   }
 }
 
+export interface EmbeddedBackendOptions {
+  readonly dedupeWindowMs: number
+  /** Bounds of the quarantine; unbounded when absent (tests of other things). */
+  readonly quarantine?: QuarantineConfig
+  readonly onQuarantineDropped?: (reason: QuarantineDrop, events: number) => void
+  /** How often the quarantine is trimmed by age (by count it is trimmed as bodies arrive). */
+  readonly quarantineTrimMs?: number
+  readonly now?: () => number
+}
+
 export class EmbeddedBackend implements QueueBackend {
   readonly mode = 'embedded'
   private readonly queues = new Map<string, MemoryQueue>()
   private readonly seen = new Map<string, number>()
   private readonly sweeper: NodeJS.Timeout
+  private readonly trimmer: NodeJS.Timeout
+  private readonly dedupeWindowMs: number
+  private readonly now: () => number
 
-  constructor (private readonly dedupeWindowMs: number, private readonly now: () => number = Date.now) {
+  constructor (private readonly options: EmbeddedBackendOptions) {
+    this.dedupeWindowMs = options.dedupeWindowMs
+    this.now = options.now ?? Date.now
     this.sweeper = setInterval(() => this.forgetExpired(), 60_000)
     this.sweeper.unref()
+    this.trimmer = setInterval(() => this.queues.get(QUARANTINE_QUEUE)?.trim(), options.quarantineTrimMs ?? 10_000)
+    this.trimmer.unref()
   }
 
   private queue (name: string): MemoryQueue {
     let queue = this.queues.get(name)
     if (queue === undefined) {
-      queue = new MemoryQueue()
+      const { quarantine, onQuarantineDropped } = this.options
+      const bounds = name === QUARANTINE_QUEUE && quarantine !== undefined
+        ? { ...quarantine, onDropped: onQuarantineDropped ?? (() => {}) }
+        : undefined
+      queue = new MemoryQueue(bounds, this.now)
       this.queues.set(name, queue)
     }
     return queue
   }
+
+  async start (): Promise<void> {}
 
   async enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
     const key = `${request.source}:${request.dedupeKey}`
@@ -116,22 +178,24 @@ export class EmbeddedBackend implements QueueBackend {
     if (expires !== undefined && expires > this.now()) return 'duplicate'
     this.seen.set(key, this.now() + this.dedupeWindowMs)
     for (const sink of request.sinks) {
-      this.queue(sink.name).push(newJob(request.payload, sink.retry.attempts))
+      this.queue(sink.name).add(newJob(request.payload, sink.retry.attempts))
     }
     return 'accepted'
   }
 
-  async quarantine (payload: JobPayload): Promise<void> {
-    this.queue(QUARANTINE_QUEUE).push(newJob(payload, 1))
-  }
-
-  backlog (sinks: readonly string[]): number {
-    let total = 0
-    for (const sink of sinks) {
-      const queue = this.queues.get(sink)
-      if (queue !== undefined) total += queue.waiting.length + queue.delayed.size
+  admit (request: AdmissionRequest): Refusal | undefined {
+    let events = 0
+    let bytes = 0
+    for (const name of [...request.sinks, QUARANTINE_QUEUE]) {
+      const queue = this.queues.get(name)
+      if (queue === undefined) continue
+      events += queue.waiting.length + queue.delayed.size
+      // A sink's dead letters wait for an operator and do not hold ingest; the quarantine's are bounded and do.
+      bytes += queue.pendingBytes + (name === QUARANTINE_QUEUE ? queue.failedBytes : 0)
     }
-    return total
+    if (events >= request.highWaterMark) return 'high_water_mark'
+    if (bytes >= request.maxBytes) return 'max_bytes'
+    return undefined
   }
 
   async ping (): Promise<void> {}
@@ -152,6 +216,8 @@ export class EmbeddedBackend implements QueueBackend {
     for (const job of jobs) {
       job.attemptsMade = 0
       job.finishedOn = undefined
+      queue.failedBytes -= job.data.b.length
+      queue.pendingBytes += job.data.b.length
       queue.push(job)
     }
     return jobs.length
@@ -181,6 +247,7 @@ export class EmbeddedBackend implements QueueBackend {
 
   async close (): Promise<void> {
     clearInterval(this.sweeper)
+    clearInterval(this.trimmer)
     for (const queue of this.queues.values()) {
       for (const timer of queue.delayed.values()) clearTimeout(timer)
       queue.worker = undefined

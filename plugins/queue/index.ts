@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { GatewayConfig } from '../../src/config/types.js'
 import type { GatewayMetrics } from '../metrics/metrics.js'
 import type { JobHandler, QueueBackend } from './backend.js'
-import { QUARANTINE_QUEUE } from './backend.js'
+import { QUARANTINE_SETTINGS } from './backend.js'
 import { startSinkWorkers, type SinkWorkers } from './sink-workers.js'
 
 declare module 'fastify' {
@@ -31,17 +31,19 @@ export interface QueuePluginOptions {
 async function queuePlugin (app: FastifyInstance, options: QueuePluginOptions): Promise<void> {
   const { backend } = options
   app.decorate('queueBackend', backend)
+  // A store the gateway must not run on (an old Redis, another shard count) stops the start here, with its reason.
+  await backend.start()
   let workers: SinkWorkers | undefined
   if (options.runWorkers) {
     workers = await startSinkWorkers(options.config, backend, options.metrics, app.log)
-    backend.runWorker(QUARANTINE_QUEUE, { concurrency: 1, retry: { attempts: 1, initialDelayMs: 1000, maxDelayMs: 1000 } }, options.quarantineHandler)
+    backend.runWorker(QUARANTINE_SETTINGS.name, { concurrency: 1, retry: QUARANTINE_SETTINGS.retry }, options.quarantineHandler)
   }
   app.decorate('sinkWorkers', workers)
   if (backend.mode === 'embedded') {
     // Dedupe marks stay in memory too, on purpose: a mark kept on disk would make a resend of an event
     // lost with the process a "duplicate", turning a possible duplicate into a certain loss.
-    app.log.warn('EMBEDDED QUEUE: no queue.redis_url is set, events and dedupe marks are kept in memory only: undelivered events are LOST if this process stops, ' +
-      'and an event resent after a restart is accepted (and delivered) again. Set queue.redis_url for production.')
+    app.log.warn('EMBEDDED QUEUE: no Redis is configured (queue.redis_url, redis_sentinel or redis_cluster), events and dedupe marks are kept in memory only: undelivered events are LOST if this process stops, ' +
+      'and an event resent after a restart is accepted (and delivered) again. Configure Redis for production.')
   }
   app.addHook('onClose', async () => {
     await workers?.drain()

@@ -20,6 +20,12 @@
  * `{prefix}:_dedupe:{source}:{key}`, which no queue name can collide with (sink names start with a
  * letter or digit).
  *
+ * Every key it touches is declared in KEYS (queue keys, one job key per possible group, one dedupe
+ * key per event), and it starts with Redis 7's `#!lua` shebang: without the `allow-cross-slot-keys`
+ * flag Redis refuses a script that reaches a key of another slot, so a hash-tag mistake fails in
+ * tests on a cluster instead of working by luck when two slots share a node (keyspace.ts, SPEC §11).
+ * The caller sends one call per shard; every key of a call carries that shard's tag.
+ *
  * Atomicity: a script runs alone, so concurrent copies of one event see all of the other's writes or
  * none. Every key that could hold the wrong type is checked before the first write, so the script
  * never stops half way: an event routed to a queue whose keys are broken gets an error of its own and
@@ -37,11 +43,13 @@ export interface QueueTarget {
   readonly jobPrefix: string
   /** The job options as BullMQ stores them: JSON of `Job.optsAsJSON(options)`. */
   readonly optionsJson: string
+  /** Events that share one job at most. */
+  readonly eventsPerJob: number
 }
 
 export interface BatchEvent {
-  readonly dedupeId: string
-  readonly jobId: string
+  /** The dedupe mark's key. */
+  readonly dedupeKey: string
   readonly timestamp: number
   /** The event's JSON (a JobPayload), shared by its jobs in every queue. */
   readonly data: string
@@ -61,11 +69,10 @@ const KEYS_PER_QUEUE = 5
 export const MAX_EVENTS_PER_JOB = 64
 export const ERROR_PREFIX = 'error:'
 
-export const INGEST_BATCH_LUA = `
+export const INGEST_BATCH_LUA = `#!lua
 local rcall = redis.call
-local dedupePrefix, ttl, jobName, eventsPerJob = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local queueCount = tonumber(ARGV[5])
-local target, marker, jobPrefix, options, broken = {}, {}, {}, {}, {}
+local ttl, jobName, queueCount, eventCount, syncKey = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local target, marker, eventsPerJob, options, jobKeyBase, jobIdBase, broken = {}, {}, {}, {}, {}, {}, {}
 
 local function typeIs (key, allowed)
   local found = rcall('TYPE', key)['ok']
@@ -73,11 +80,16 @@ local function typeIs (key, allowed)
 end
 
 -- Per queue, once: where jobs go (paused or wait, as BullMQ decides) and whether workers are woken.
+local jobKeys, jobIds = queueCount * ${KEYS_PER_QUEUE}, 5 + 3 * queueCount
 for q = 1, queueCount do
   local k = (q - 1) * ${KEYS_PER_QUEUE}
   local waitKey, pausedKey, metaKey, activeKey, markerKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
-  jobPrefix[q] = ARGV[5 + q]
-  options[q] = ARGV[5 + queueCount + q]
+  local a = 5 + (q - 1) * 3
+  eventsPerJob[q] = tonumber(ARGV[a + 1])
+  options[q] = ARGV[a + 2]
+  jobKeyBase[q], jobIdBase[q] = jobKeys, jobIds
+  local groups = tonumber(ARGV[a + 3])
+  jobKeys, jobIds = jobKeys + groups, jobIds + groups
   if not typeIs(metaKey, 'hash') or not typeIs(activeKey, 'list') then
     broken[q] = 'WRONGTYPE in the keys of queue ' .. metaKey
   else
@@ -92,60 +104,90 @@ for q = 1, queueCount do
   end
 end
 
-local results, accepted = {}, {}
+local results, accepted, duplicates = {}, {}, false
 for q = 1, queueCount do accepted[q] = {} end
-local i, n = 6 + 2 * queueCount, 0
-while i <= #ARGV do
-  local dedupeId, jobId, timestamp, data, count = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  n = n + 1
+local i = jobIds + 1
+for n = 1, eventCount do
+  local timestamp, data, count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local failure = false
   for s = 1, count do
-    local q = tonumber(ARGV[i + 4 + s])
+    local q = tonumber(ARGV[i + 2 + s])
     if broken[q] then failure = broken[q] end
   end
   if failure then
     results[n] = '${ERROR_PREFIX}' .. failure
-  elseif rcall('SET', dedupePrefix .. dedupeId, jobId, 'PX', ttl, 'NX') then
-    for s = 1, count do
-      local events = accepted[tonumber(ARGV[i + 4 + s])]
-      events[#events + 1] = { jobId, timestamp, data }
-    end
-    results[n] = 1
   else
-    results[n] = 0
+    -- The mark names the job the event joins in its first queue.
+    local first = tonumber(ARGV[i + 3])
+    local group = math.floor(#accepted[first] / eventsPerJob[first]) + 1
+    if rcall('SET', KEYS[jobKeys + n], ARGV[jobIdBase[first] + group], 'PX', ttl, 'NX') then
+      for s = 1, count do
+        local events = accepted[tonumber(ARGV[i + 2 + s])]
+        events[#events + 1] = { timestamp, data }
+      end
+      results[n] = 1
+    else
+      results[n] = 0
+      duplicates = true
+    end
   end
-  i = i + 5 + count
+  i = i + 3 + count
 end
 
--- One job per queue for up to eventsPerJob of the events it got, named after its first event.
+-- One job per queue for up to eventsPerJob of the events it got; its id and key were declared.
 for q = 1, queueCount do
   local events = accepted[q]
-  for first = 1, #events, eventsPerJob do
-    local last = math.min(first + eventsPerJob - 1, #events)
+  local group = 0
+  for first = 1, #events, eventsPerJob[q] do
+    group = group + 1
+    local last = math.min(first + eventsPerJob[q] - 1, #events)
     local parts = {}
-    for e = first, last do parts[#parts + 1] = events[e][3] end
-    local jobId = events[first][1]
-    rcall('HSET', jobPrefix[q] .. jobId, 'name', jobName, 'data', '{"m":[' .. table.concat(parts, ',') .. ']}',
-      'opts', options[q], 'timestamp', events[first][2], 'delay', 0, 'priority', 0)
+    for e = first, last do parts[#parts + 1] = events[e][2] end
+    local jobId = ARGV[jobIdBase[q] + group]
+    rcall('HSET', KEYS[jobKeyBase[q] + group], 'name', jobName, 'data', '{"m":[' .. table.concat(parts, ',') .. ']}',
+      'opts', options[q], 'timestamp', events[first][1], 'delay', 0, 'priority', 0)
     rcall('LPUSH', target[q], jobId)
   end
   if #events > 0 and marker[q] then rcall('ZADD', marker[q], 0, '0') end
 end
+
+-- A duplicate's mark may have been written by another connection after this one's last write: a
+-- write here makes the WAIT that follows (replicas_ack) cover it too.
+if duplicates and syncKey ~= '' then rcall('INCR', KEYS[#KEYS]) end
 return results
 `
 
-/** The script's KEYS and ARGV for one batch. */
-export function batchArguments (dedupePrefix: string, ttlMs: number, jobName: string,
-  queues: readonly QueueTarget[], events: readonly BatchEvent[]): { keys: string[], args: (string | number)[] } {
+/** The jobs (and their ids) a queue's events of one batch may need: one per started group. */
+export function groupsNeeded (events: number, eventsPerJob: number): number {
+  return Math.ceil(events / eventsPerJob)
+}
+
+export interface BatchQueue {
+  readonly target: QueueTarget
+  /** Ids for the queue's possible groups, in order; the script uses as many as it fills. */
+  readonly jobIds: readonly string[]
+}
+
+/**
+ * The script's KEYS and ARGV for one batch of one shard. `syncKey` (in the shard's slot) is written
+ * when the batch met a duplicate, for the WAIT of replicas_ack; empty when no WAIT follows.
+ */
+export function batchArguments (ttlMs: number, jobName: string, queues: readonly BatchQueue[], events: readonly BatchEvent[],
+  syncKey: string): { keys: string[], args: (string | number)[] } {
   const keys: string[] = []
-  const args: (string | number)[] = [dedupePrefix, ttlMs, jobName, MAX_EVENTS_PER_JOB, queues.length]
-  for (const queue of queues) keys.push(queue.wait, queue.paused, queue.meta, queue.active, queue.marker)
-  for (const queue of queues) args.push(queue.jobPrefix)
-  for (const queue of queues) args.push(queue.optionsJson)
+  const args: (string | number)[] = [ttlMs, jobName, queues.length, events.length, syncKey === '' ? '' : '1']
+  for (const { target } of queues) keys.push(target.wait, target.paused, target.meta, target.active, target.marker)
+  for (const { target, jobIds } of queues) {
+    args.push(target.eventsPerJob, target.optionsJson, jobIds.length)
+    for (const id of jobIds) keys.push(target.jobPrefix + id)
+  }
+  for (const { jobIds } of queues) args.push(...jobIds)
   for (const event of events) {
-    args.push(event.dedupeId, event.jobId, event.timestamp, event.data, event.queues.length)
+    keys.push(event.dedupeKey)
+    args.push(event.timestamp, event.data, event.queues.length)
     // Lua reads indexes from 1.
     for (const index of event.queues) args.push(index + 1)
   }
+  if (syncKey !== '') keys.push(syncKey)
   return { keys, args }
 }

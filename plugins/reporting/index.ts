@@ -17,6 +17,8 @@ import { ReportingPoller } from './poller.js'
 import { WebhookCounter } from './reconciliation.js'
 import { BullmqPollSchedule, TimerPollSchedule, type PollSchedule } from './schedule.js'
 import { openReportingState, retentionFor } from './state.js'
+import { keyspaceOf } from '../queue/create.js'
+import { RedisTopology } from '../queue/redis-topology.js'
 
 export interface ReportingPluginOptions {
   config: GatewayConfig
@@ -48,9 +50,10 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
     gauges = new ReportingGauges(metrics, state, log)
     const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log, now: options.now })
     const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
-    schedule = config.queue.redisUrl === ''
+    const redis = config.queue.redis
+    schedule = redis === undefined
       ? new TimerPollSchedule({ intervalMs: reporting.intervalMs, logger: log, run })
-      : new BullmqPollSchedule({ url: config.queue.redisUrl, prefix: config.queue.prefix, intervalMs: reporting.intervalMs, logger: log, run })
+      : new BullmqPollSchedule({ connect: () => new RedisTopology(redis).client('worker'), prefix: keyspaceOf(config.queue).globalPrefix, intervalMs: reporting.intervalMs, logger: log, run })
     gauges.startFollowing(Math.min(FOLLOW_MS, reporting.intervalMs))
     app.addHook('onReady', async () => schedule?.start())
   }

@@ -9,8 +9,11 @@
  * key and connection of the state is made in this file: `stateKey` names the keys (a transaction
  * only ever spans keys of one state, under one prefix) and `openReportingState` the connection.
  */
-import { Redis } from 'ioredis'
 import { DAY_MS } from './days.js'
+import type { QueueConfig } from '../../src/config/types.js'
+import { keyspaceOf } from '../queue/create.js'
+import { RedisTopology, closeClient, waitForConnection, type RedisClient } from '../queue/redis-topology.js'
+import { withTimeout } from '../queue/timeout.js'
 
 /** Field (what the counter wrote, see reconciliation.ts) → webhooks accepted, for one day. */
 export type DayCounts = ReadonlyMap<string, number>
@@ -57,8 +60,11 @@ export function retentionFor (lookbackDays: number): StateRetention {
 }
 
 /** Where the state lives: the queue's Redis, or this process's memory (embedded mode, where `now` dates what is old). */
-export function openReportingState (queue: { readonly redisUrl: string, readonly prefix: string }, retention: StateRetention, now: () => number = Date.now): ReportingState {
-  return queue.redisUrl === '' ? new MemoryReportingState(retention, now) : new RedisReportingState(queue.redisUrl, queue.prefix, retention)
+export function openReportingState (queue: QueueConfig, retention: StateRetention, now: () => number = Date.now): ReportingState {
+  if (queue.redis === undefined) return new MemoryReportingState(retention, now)
+  // Like the ingest connection, it fails fast while Redis is away: callers keep what they could not
+  // write. On a cluster the prefix carries one hash tag, so a transaction over several keys stays in one slot.
+  return new RedisReportingState(new RedisTopology(queue.redis).client('state'), keyspaceOf(queue).globalPrefix, retention)
 }
 
 /** How long `ready()` waits for Redis. */
@@ -70,30 +76,23 @@ function stateKey (prefix: string, ...parts: string[]): string {
 }
 
 export class RedisReportingState implements ReportingState {
-  private readonly client: Redis
-
-  constructor (url: string, private readonly prefix: string, private readonly retention: StateRetention) {
-    // Like the ingest connection: fail fast while Redis is away; callers keep what they could not write.
-    this.client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
+  /** `client` is the state's own: it is closed with the state. */
+  constructor (private readonly client: RedisClient, private readonly prefix: string, private readonly retention: StateRetention) {
     this.client.on('error', () => { /* reported by the callers' failures; ioredis reconnects on its own */ })
   }
 
   async ready (): Promise<void> {
-    if (this.client.status === 'ready') return
-    const client = this.client
-    await new Promise<void>((resolve, reject) => {
-      let cause: Error | undefined
-      const onError = (error: Error): void => { cause = error }
-      const settle = (error?: Error): void => {
-        clearTimeout(timer)
-        client.off('ready', onReady).off('error', onError)
-        if (error === undefined) resolve()
-        else reject(error)
-      }
-      const onReady = (): void => settle()
-      const timer = setTimeout(() => settle(cause ?? new Error(`not connected after ${READY_WAIT_MS} ms`)), READY_WAIT_MS)
-      client.on('ready', onReady).on('error', onError)
-    })
+    // The connection's own error (ECONNREFUSED, a wrong password) says more than a timeout.
+    let cause: Error | undefined
+    const onError = (error: Error): void => { cause = error }
+    this.client.on('error', onError)
+    try {
+      await withTimeout(waitForConnection(this.client), READY_WAIT_MS, `not connected after ${READY_WAIT_MS} ms`)
+    } catch (error) {
+      throw cause ?? error
+    } finally {
+      this.client.off('error', onError)
+    }
   }
 
   async addReceived (counts: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void> {
@@ -138,7 +137,7 @@ export class RedisReportingState implements ReportingState {
   }
 
   async close (): Promise<void> {
-    this.client.disconnect()
+    await closeClient(this.client)
   }
 }
 

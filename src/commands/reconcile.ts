@@ -22,7 +22,7 @@ import { compareDay, type Comparison } from '../../plugins/reporting/reconciliat
 import { openReportingState, retentionFor } from '../../plugins/reporting/state.js'
 import { dayEndMs, type TargetKind } from '../../plugins/reporting/targets.js'
 import type { Output } from './output.js'
-import { redisHost } from './replay.js'
+import { RedisTopology } from '../../plugins/queue/redis-topology.js'
 
 export type Cause =
   | 'match' | 'window_incomplete' | 'not_subscribed' | 'machine_flags' | 'every_time_setting'
@@ -205,8 +205,9 @@ export async function reconcile (config: GatewayConfig, args: ReconcileArgs, io:
     io.err(`reconcile needs the App API: ${config.file} has no reporting.api_key\n`)
     return 2
   }
-  if (config.queue.redisUrl === '') {
-    io.err(`reconcile needs the gateway's webhook counts in Redis, and ${config.file} has no queue.redis_url: ` +
+  const redis = config.queue.redis
+  if (redis === undefined) {
+    io.err(`reconcile needs the gateway's webhook counts in Redis, and ${config.file} configures none (queue.redis_url, redis_sentinel or redis_cluster): ` +
       'in embedded mode they live inside the running gateway, whose cio_gateway_reconciliation_gap gauges show them.\n')
     return 2
   }
@@ -235,7 +236,7 @@ export async function reconcile (config: GatewayConfig, args: ReconcileArgs, io:
     try {
       await state.ready()
     } catch (error) {
-      io.err(`cio-gateway reconcile: cannot reach Redis at ${redisHost(config.queue.redisUrl)}: ${(error as Error).message}\n`)
+      io.err(`cio-gateway reconcile: cannot reach ${new RedisTopology(redis).describe()}: ${(error as Error).message}\n`)
       return 2
     }
     const collected = await collect(client, state, reportWindow((options.now ?? Date.now)(), days), logger)

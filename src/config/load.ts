@@ -12,6 +12,7 @@ import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
 import { listenerProblems, resolveListeners } from './listeners.js'
 import { readYaml } from './yaml-source.js'
+import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
 import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
 
 export { ConfigError } from './problems.js'
@@ -32,7 +33,7 @@ export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv 
   if (source.document === undefined) throw new ConfigError(file, inFileOrder(source.problems))
   const { document, lines, data, problems: unset } = source
   const locator = new Locator(document, lines)
-  const checked = [...validateAgainst(ConfigSchema, data, [], locator), ...checkConfig(data, locator, env), ...listenerProblems(data as RawConfig, env, locator)]
+  const checked = [...validateAgainst(ConfigSchema, data, [], locator), ...checkConfig(data, locator, env), ...listenerProblems(data as RawConfig, env, locator), ...checkQueue(data as RawConfig, locator)]
   // A value whose variable is not set is reported as that, once: what the checks say about the
   // reference left in its place would only repeat it.
   const problems = [...unset, ...checked.filter((problem) => !unset.some((missing) => missing.path === problem.path))]
@@ -68,12 +69,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
       shutdownGraceMs: parseDuration(raw.server?.shutdown_grace ?? '25s')
     },
     admin: { token: raw.admin?.token ?? '' },
-    queue: {
-      redisUrl: raw.queue?.redis_url ?? '',
-      prefix: raw.queue?.prefix ?? 'cio',
-      highWaterMark: raw.queue?.high_water_mark ?? 100_000,
-      lockDurationMs: parseDuration(raw.queue?.lock_duration ?? '30s')
-    },
+    queue: resolveQueue(raw.queue),
+    quarantine: resolveQuarantine(raw.quarantine),
     dedupe: { windowMs },
     sources,
     sinks,

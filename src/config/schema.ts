@@ -3,7 +3,7 @@
  * TypeScript type, the ajv validation and the README's configuration reference. Sink-type options
  * live with each sink (plugins/sinks/<type>/definition.ts) and are checked in a second pass.
  */
-import { Type, type Static, type TString } from '@sinclair/typebox'
+import { Type, type Static, type TArray, type TString } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 
 export const Duration = (description: string, defaultValue?: string): TString =>
@@ -27,12 +27,45 @@ export const AdminSchema = Type.Object({
   token: Type.String({ description: 'Bearer token for /admin/*, at least 32 characters (e.g. `openssl rand -hex 32`). Empty turns the admin API off (404).', default: '' })
 }, { ...Strict, description: 'The admin API.' })
 
+const RedisNodes = (what: string): TArray<TString> => Type.Array(Type.String({ pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL', description: 'redis://host:port, or rediss:// for TLS' }), {
+  minItems: 1, description: `${what} as redis:// or rediss:// URLs; one is enough to find the others, more survive one being down.`
+})
+const RedisPassword = Type.String({ description: 'Password (Redis AUTH); pass it as `${VAR}` from a Secret.' })
+const RedisUsername = Type.String({ description: 'ACL user name, when the password belongs to one (Redis 6+ ACLs).' })
+
+export const RedisSentinelSchema = Type.Object({
+  name: Type.String({ minLength: 1, description: 'The master set name the sentinels monitor (`sentinel monitor <name> …`; bitnami: `mymaster`).' }),
+  nodes: RedisNodes('Sentinels'),
+  password: Type.Optional(RedisPassword),
+  username: Type.Optional(RedisUsername),
+  sentinel_password: Type.Optional(Type.String({ description: 'Password of the sentinels themselves, when they require one (`requirepass` in sentinel.conf).' })),
+  tls: Type.Optional(Type.Boolean({ description: 'TLS to the Redis nodes (and to the sentinels when their URLs are rediss://).', default: false })),
+  db: Type.Optional(Type.Integer({ minimum: 0, maximum: 15, description: 'Database number.', default: 0 }))
+}, { additionalProperties: false, required: ['name', 'nodes'], description: 'Redis behind Sentinel: the primary is asked from the sentinels and followed across failovers.' })
+
+export const RedisClusterSchema = Type.Object({
+  nodes: RedisNodes('Cluster nodes (the configuration endpoint of ElastiCache or Memorystore is one)'),
+  password: Type.Optional(RedisPassword),
+  username: Type.Optional(RedisUsername),
+  tls: Type.Optional(Type.Boolean({ description: 'TLS to every node (also implied by rediss:// node URLs).', default: false }))
+}, { additionalProperties: false, required: ['nodes'], description: 'Redis (or Valkey) Cluster: keys are spread over `shards` hash tags.' })
+
 export const QueueSchema = Type.Object({
-  redis_url: Type.String({ description: 'Redis for BullMQ. Empty runs the embedded in-process queue: one process, in memory, NOT durable.', default: '' }),
+  redis_url: Type.String({ description: 'One Redis node for BullMQ (rediss:// for TLS). Empty, with neither redis_sentinel nor redis_cluster, runs the embedded in-process queue: one process, in memory, NOT durable.', default: '' }),
+  redis_sentinel: RedisSentinelSchema,
+  redis_cluster: RedisClusterSchema,
+  shards: Type.Integer({ minimum: 1, maximum: 1024, description: 'Cluster only: hash-tag shards the queues and dedupe marks are spread over. Stored in Redis at first start; a later start with another value refuses to run (it would hide dedupe marks).', default: 48 }),
+  replicas_ack: Type.Integer({ minimum: 0, maximum: 16, description: 'Replicas that must confirm a write (Redis WAIT) before ingest answers 200, so a primary that dies right after the answer loses nothing. Default 1 with redis_sentinel or redis_cluster, 0 with redis_url. When the primary has fewer replicas connected (just after a failover), it waits for those it has and counts the write as degraded.' }),
   prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', expected: 'made of letters, digits, _, . and -', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
-  high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written.', default: 100000 }),
+  high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written. With shards, a shard may also hold at most twice its share.', default: 100000 }),
+  max_bytes: Size('Bytes of events queued in Redis (waiting or delayed in every sink queue, plus the quarantine) above which ingest answers 503 with Retry-After, like the high-water mark; estimated from the backlog and the sizes of recent events.', '512mb'),
   lock_duration: Duration('How long a worker holds a job before another may take it over; events of a crashed worker are delivered again after about this long.', '30s')
 }, { ...Strict, description: 'The queue backend.' })
+
+export const QuarantineSchema = Type.Object({
+  max_events: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Quarantined bodies kept at most; beyond it the oldest are dropped and counted.', default: 10000 }),
+  max_age: Duration('How long a quarantined body is kept; older ones are dropped and counted.', '7d')
+}, { ...Strict, description: 'Signed bodies that are not routable events (not JSON, no object_type or metric): kept apart, deduplicated, bounded.' })
 
 export const DedupeSchema = Type.Object({
   window: Duration('How long an event_id is remembered per source; a copy inside the window is answered `duplicate`.', '24h')
@@ -94,6 +127,7 @@ export const ConfigSchema = Type.Object({
   server: Type.Optional(Type.Partial(ServerSchema)),
   admin: Type.Optional(Type.Partial(AdminSchema)),
   queue: Type.Optional(Type.Partial(QueueSchema)),
+  quarantine: Type.Optional(Type.Partial(QuarantineSchema)),
   dedupe: Type.Optional(Type.Partial(DedupeSchema)),
   sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), SourceSchema, {
     ...Strict,

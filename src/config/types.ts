@@ -34,6 +34,45 @@ export interface RouteConfig {
   readonly stop: boolean
 }
 
+/** How to reach Redis (SPEC §11); undefined in QueueConfig means the embedded in-process queue. */
+export type RedisConnectionConfig =
+  | { readonly kind: 'single', readonly url: string }
+  | {
+      readonly kind: 'sentinel'
+      readonly name: string
+      /** Sentinel URLs as configured. */
+      readonly nodes: readonly string[]
+      readonly password: string | undefined
+      readonly username: string | undefined
+      readonly sentinelPassword: string | undefined
+      readonly tls: boolean
+      readonly db: number
+    }
+  | {
+      readonly kind: 'cluster'
+      readonly nodes: readonly string[]
+      readonly password: string | undefined
+      readonly username: string | undefined
+      readonly tls: boolean
+    }
+
+export interface QueueConfig {
+  readonly redis: RedisConnectionConfig | undefined
+  readonly prefix: string
+  /** Hash-tag shards: 1 unless redis is a cluster. */
+  readonly shards: number
+  /** Replicas a write must reach (WAIT) before ingest answers 200. */
+  readonly replicasAck: number
+  readonly highWaterMark: number
+  readonly maxBytes: number
+  readonly lockDurationMs: number
+}
+
+export interface QuarantineConfig {
+  readonly maxEvents: number
+  readonly maxAgeMs: number
+}
+
 export interface ReportingConfig {
   readonly apiKey: string
   readonly baseUrl: string
@@ -58,7 +97,8 @@ export interface GatewayConfig {
     readonly shutdownGraceMs: number
   }
   readonly admin: { readonly token: string }
-  readonly queue: { readonly redisUrl: string; readonly prefix: string; readonly highWaterMark: number; readonly lockDurationMs: number }
+  readonly queue: QueueConfig
+  readonly quarantine: QuarantineConfig
   readonly dedupe: { readonly windowMs: number }
   readonly sources: ReadonlyMap<string, SourceConfig>
   readonly sinks: ReadonlyMap<string, SinkConfig>

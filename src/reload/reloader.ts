@@ -13,8 +13,8 @@
  *   4. removed and changed sinks flush their batches, stop once their running jobs are done and
  *      close; changed ones restart with their new options (plugins/queue/sink-reload.ts).
  *
- * Settings bound at start cannot change live: `server.*` (the listening socket), `queue.redis_url`
- * and `queue.prefix` (connections and key names), `dedupe.window` (the queue backend) and
+ * Settings bound at start cannot change live: `server.*` (the listening socket), the Redis
+ * connection, `queue.prefix` and `queue.shards` (connections and key names), `quarantine.*`, `dedupe.window` (the queue backend) and
  * `reporting.*` (the poller and its schedule). A file that changes any of them is refused as a whole
  * — a failure, with one log line per setting — rather than applied in part: a partial apply would
  * leave the process running a configuration that is in no file, and the next restart would then
@@ -184,7 +184,7 @@ export class ConfigReloader {
 }
 
 /** Settings of the bound-at-start sections that may change live nonetheless: read per request. */
-const LIVE_SETTINGS = new Set(['queue.highWaterMark'])
+const LIVE_SETTINGS = new Set(['queue.highWaterMark', 'queue.maxBytes'])
 
 /**
  * Names of the settings bound at start that differ, as written in routes.yaml (never their values:
@@ -193,7 +193,7 @@ const LIVE_SETTINGS = new Set(['queue.highWaterMark'])
  */
 export function fixedSettingChanges (current: GatewayConfig, next: GatewayConfig): string[] {
   const changed: string[] = []
-  for (const section of ['server', 'queue', 'dedupe'] as const) {
+  for (const section of ['server', 'queue', 'quarantine', 'dedupe'] as const) {
     const before = current[section] as Readonly<Record<string, unknown>>
     const after = next[section] as Readonly<Record<string, unknown>>
     for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
@@ -205,8 +205,10 @@ export function fixedSettingChanges (current: GatewayConfig, next: GatewayConfig
   return changed
 }
 
-/** `shutdownGraceMs` → `shutdown_grace`, `redisUrl` → `redis_url`: the resolved name back to the YAML key. */
+/** `shutdownGraceMs` → `shutdown_grace`, `maxBytes` → `max_bytes`: the resolved name back to the YAML key. */
 function yamlKey (key: string): string {
+  // `redis` is resolved from whichever of the three connection keys is set.
+  if (key === 'redis') return 'redis_url/redis_sentinel/redis_cluster'
   return key.replace(/Ms$/, '').replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
 }
 

@@ -279,8 +279,8 @@ t.test('refusals: what the report cannot be made from, with exit code 2', async 
   t.same(await run(config, { days: '6' }), { code: 2, out: '', err: '--days must be a whole number from 1 to 5 (reporting.lookback: the gateway keeps its counts that long)\n' })
   t.same(await run(config, { days: 'two' }), { code: 2, out: '', err: '--days must be a whole number from 1 to 5 (reporting.lookback: the gateway keeps its counts that long)\n' })
   t.same(await run({ ...config, reporting: undefined }, {}), { code: 2, out: '', err: 'reconcile needs the App API: test.yaml has no reporting.api_key\n' })
-  t.match(await run({ ...config, queue: { ...config.queue, redisUrl: '' } }, {}), { code: 2, out: '', err: /^reconcile needs the gateway's webhook counts in Redis, and test\.yaml has no queue\.redis_url/ })
-  t.match(await run({ ...config, queue: { ...config.queue, redisUrl: 'redis://127.0.0.1:1' } }, {}), { code: 2, out: '', err: /^cio-gateway reconcile: cannot reach Redis at 127\.0\.0\.1:1: / })
+  t.match(await run({ ...config, queue: { ...config.queue, redis: undefined } }, {}), { code: 2, out: '', err: /^reconcile needs the gateway's webhook counts in Redis, and test\.yaml configures none \(queue\.redis_url, redis_sentinel or redis_cluster\)/ })
+  t.match(await run({ ...config, queue: { ...config.queue, redis: { kind: 'single', url: 'redis://127.0.0.1:1' } } }, {}), { code: 2, out: '', err: /^cio-gateway reconcile: cannot reach redis 127\.0\.0\.1:1: / })
   const rejected = await run({ ...config, reporting: { ...config.reporting as NonNullable<GatewayConfig['reporting']>, apiKey: 'not-the-key' } }, {})
   t.same(rejected, {
     code: 2,

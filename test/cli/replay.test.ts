@@ -92,7 +92,7 @@ t.test('replay refuses the embedded queue, unknown sinks, a missing --sink and a
 
   t.equal(refused.code, 1, 'embedded queue')
   t.equal(refused.stdout, '')
-  t.equal(refused.stderr, `replay needs a Redis queue, and ${embedded} has no queue.redis_url: the embedded queue lives inside the running gateway.\n` +
+  t.equal(refused.stderr, `replay needs a Redis queue, and ${embedded} configures none (queue.redis_url, redis_sentinel or redis_cluster): the embedded queue lives inside the running gateway.\n` +
     'Use its admin API instead: POST /admin/queues/hook/retry\n')
 
   t.equal(unknown.code, 1, 'unknown sink')
@@ -102,7 +102,7 @@ t.test('replay refuses the embedded queue, unknown sinks, a missing --sink and a
   t.match(missing.stderr, /^replay needs --sink NAME\n\nUsage:/)
 
   t.equal(down.code, 1, 'Redis unreachable')
-  t.equal(down.stderr, `cio-gateway replay: cannot reach Redis at 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`)
+  t.equal(down.stderr, `cio-gateway replay: cannot reach redis 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`)
 
   t.equal(invalid.code, 1, 'invalid config')
   t.match(invalid.stderr, `${badConfig}:`)

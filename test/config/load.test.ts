@@ -31,7 +31,8 @@ function problemsOf (yaml: string, env: NodeJS.ProcessEnv = { CIO_WEBHOOK_SECRET
 t.test('a valid file resolves with the documented defaults', async (t) => {
   const config = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k1' })
   t.same(config.server, { host: '0.0.0.0', port: 8080, managementHost: '127.0.0.1', managementPort: 8081, maxConnections: 512, bodyLimit: 1024 * 1024, shutdownGraceMs: 25_000 })
-  t.same(config.queue, { redisUrl: '', prefix: 'cio', highWaterMark: 100_000, lockDurationMs: 30_000 })
+  t.same(config.queue, { redis: undefined, prefix: 'cio', shards: 1, replicasAck: 0, highWaterMark: 100_000, maxBytes: 512 * 1024 * 1024, lockDurationMs: 30_000 })
+  t.same(config.quarantine, { maxEvents: 10_000, maxAgeMs: 7 * 24 * 3600_000 })
   t.equal(config.dedupe.windowMs, 24 * 3600_000)
   t.same(config.sources.get('customerio'), { name: 'customerio', type: 'customerio', secrets: ['k1'], toleranceMs: 24 * 3600_000 })
   t.match(config.sinks.get('local'), { type: 'file', retry: { attempts: 12, initialDelayMs: 1000, maxDelayMs: 600_000 }, concurrency: 2 })

@@ -82,7 +82,7 @@ export async function build (t: Teardownable, options: BuildOptions = {}): Promi
   })
   t.teardown(async () => {
     await app.close()
-    if (config.queue.redisUrl !== '') await deleteKeys(prefix)
+    if (config.queue.redis !== undefined) await deleteKeys(prefix)
   })
   return { app, management: app.management, config, registry, dir, prefix }
 }

@@ -2,6 +2,9 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { eventsOf, type JobData } from '../../src/sinks/job.js'
+import { Keyspace } from '../../plugins/queue/keyspace.js'
+import { RedisBackend, type RedisBackendOptions } from '../../plugins/queue/redis-backend.js'
+import { RedisTopology } from '../../plugins/queue/redis-topology.js'
 
 export const REDIS_URL = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
 
@@ -35,4 +38,15 @@ export async function waitingEventIds (client: Redis, prefix: string, queue: str
     for (const event of eventsOf(data)) events.push(event.e)
   }
   return events
+}
+
+/** A Redis backend on one node (REDIS_URL unless `url`), keys under `prefix`, dedupe window one minute unless set. */
+export function redisBackend (options: Omit<RedisBackendOptions, 'topology' | 'keyspace' | 'dedupeWindowMs'> & { prefix: string, url?: string, dedupeWindowMs?: number }): RedisBackend {
+  const { prefix, url, dedupeWindowMs, ...rest } = options
+  return new RedisBackend({
+    ...rest,
+    topology: new RedisTopology({ kind: 'single', url: url ?? REDIS_URL }),
+    keyspace: new Keyspace(prefix, 1, false),
+    dedupeWindowMs: dedupeWindowMs ?? 60_000
+  })
 }

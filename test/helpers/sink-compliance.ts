@@ -62,7 +62,7 @@ routes: []
   const registry = new Registry()
   const metrics = new GatewayMetrics(registry, { defaultMetrics: false })
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
-  const backend = new EmbeddedBackend(24 * 60 * 60 * 1000)
+  const backend = new EmbeddedBackend({ dedupeWindowMs: 24 * 60 * 60 * 1000 })
   const runtime = new SinkRuntime(config, definition.create(config.options as never, { name: SINK_NAME, logger }), metrics, logger)
   await runtime.start()
   backend.runWorker(SINK_NAME, { concurrency: runtime.jobConcurrency, retry: config.retry }, async (job) => await runtime.handle(job))

@@ -12,9 +12,8 @@ import type { SinkConfig } from '../../src/config/types.js'
 import { PermanentSinkError, RetryableSinkError } from '../../src/errors.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
 import { EmbeddedBackend } from '../../plugins/queue/embedded-backend.js'
-import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import type { QueueBackend } from '../../plugins/queue/backend.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { deleteKeys, redisBackend, uniquePrefix } from '../helpers/redis.js'
 import { eventually, sampleValue, type Teardownable } from '../helpers/app.js'
 
 const logger = pino({ level: 'silent' })
@@ -48,8 +47,8 @@ const sinkConfig = (attempts: number): SinkConfig => ({
 async function setup (t: Teardownable, mode: 'redis' | 'embedded', sink: Sink, attempts: number): Promise<{ backend: QueueBackend, registry: Registry, send: (id: string) => Promise<void> }> {
   const prefix = uniquePrefix('retry')
   const backend: QueueBackend = mode === 'redis'
-    ? new RedisBackend({ url: REDIS_URL, prefix, dedupeWindowMs: 60_000, queues: ['target'], logger })
-    : new EmbeddedBackend(60_000)
+    ? redisBackend({ prefix, queues: ['target'], logger })
+    : new EmbeddedBackend({ dedupeWindowMs: 60_000 })
   const registry = new Registry()
   const runtime = new SinkRuntime(sinkConfig(attempts), sink, new GatewayMetrics(registry, { defaultMetrics: false }), logger)
   backend.runWorker('target', { concurrency: runtime.jobConcurrency, retry: sinkConfig(attempts).retry }, async (job) => await runtime.handle(job))
@@ -140,7 +139,7 @@ t.test('dead letters are logged once per error type and interval, with the count
   // As plugins/queue/sink-workers.ts builds it: the sink's child logger carries its name.
   const runtime = new SinkRuntime(sinkConfig(1), new ScriptedSink(() => new PermanentSinkError('400 bad request', 'http_400')),
     new GatewayMetrics(new Registry(), { defaultMetrics: false }), parent.child({ sink: 'target' }))
-  const backend = new EmbeddedBackend(60_000)
+  const backend = new EmbeddedBackend({ dedupeWindowMs: 60_000 })
   t.teardown(async () => await backend.close())
   backend.runWorker('target', { concurrency: runtime.jobConcurrency, retry: sinkConfig(1).retry }, async (job) => await runtime.handle(job))
   for (let i = 0; i < 5; i++) {

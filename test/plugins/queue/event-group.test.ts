@@ -10,8 +10,8 @@ import type { DeliveryEvent, BatchOutcome, Sink } from '../../../src/sinks/contr
 import type { SinkConfig } from '../../../src/config/types.js'
 import { PermanentSinkError, RetryableSinkError } from '../../../src/errors.js'
 import { GatewayMetrics } from '../../../plugins/metrics/metrics.js'
-import { RedisBackend } from '../../../plugins/queue/redis-backend.js'
-import { REDIS_URL, deleteKeys, uniquePrefix } from '../../helpers/redis.js'
+import type { RedisBackend } from '../../../plugins/queue/redis-backend.js'
+import { deleteKeys, redisBackend, uniquePrefix } from '../../helpers/redis.js'
 import { eventually, sampleValue, type Teardownable } from '../../helpers/app.js'
 
 const logger = pino({ level: 'silent' })
@@ -51,7 +51,7 @@ function config (attempts: number): SinkConfig {
 
 async function setup (t: Teardownable, sink: Sink, attempts: number): Promise<{ backend: RedisBackend, registry: Registry, send: (ids: string[]) => Promise<void> }> {
   const prefix = uniquePrefix('group')
-  const backend = new RedisBackend({ url: REDIS_URL, prefix, dedupeWindowMs: 60_000, queues: ['target'], logger })
+  const backend = redisBackend({ prefix, queues: ['target'], logger })
   const registry = new Registry()
   const runtime = new SinkRuntime(config(attempts), sink, new GatewayMetrics(registry, { defaultMetrics: false }), logger)
   t.teardown(async () => {

@@ -7,6 +7,7 @@ import t from 'tap'
 import { Job, Queue, Worker, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import { MergedEnqueue } from '../../../plugins/queue/merged-enqueue.js'
+import { Keyspace } from '../../../plugins/queue/keyspace.js'
 import type { EnqueueRequest, SinkQueueSettings } from '../../../plugins/queue/backend.js'
 import { eventsOf, type JobData, type JobPayload } from '../../../src/sinks/job.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../../helpers/redis.js'
@@ -44,9 +45,8 @@ async function setup (t: { teardown (fn: () => unknown): void }): Promise<Setup>
   }
   let batches = 0
   let failure: Error | undefined
-  const client = await queue('a').client
   // Counts the script calls, and can fail them before anything is sent.
-  const observed = new Proxy(client, {
+  const observed = new Proxy(redis, {
     get: (target, property, receiver) => {
       const value: unknown = Reflect.get(target, property, receiver)
       if (property !== SCRIPT_COMMAND || typeof value !== 'function') return value
@@ -59,9 +59,9 @@ async function setup (t: { teardown (fn: () => unknown): void }): Promise<Setup>
   })
   const writes = new MergedEnqueue({
     client: async () => observed,
-    queue,
+    keyspace: new Keyspace(prefix, 1, false),
+    queue: (name) => queue(name),
     jobOptions,
-    dedupePrefix: `${prefix}:_dedupe:`,
     dedupeTtlMs: WINDOW_MS,
     timeoutMs: 1500
   })
