@@ -22,6 +22,8 @@ import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import queuePlugin from '../plugins/queue/index.js'
 import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
+import consolePlugin from '../plugins/console/index.js'
+import { sessionOf } from '../plugins/console/session.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
 export type Role = 'all' | 'ingest' | 'worker'
@@ -106,7 +108,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.decorate('configReloader', reloader)
   app.addHook('onClose', async () => await reloader.close())
   await app.register(healthRoutes, { backend, role, isClosing })
-  await app.register(adminRoutes, { backend, current: () => ingestor.config })
+  await app.register(adminRoutes, { backend, current: () => ingestor.config, session: (request, token) => sessionOf(request, token) !== undefined })
+  await app.register(consolePlugin, { backend, ingestor, metrics, reloader, role, isClosing, reconciliation: () => app.reportingPoller?.latest })
   if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor, isClosing })
   return app
 }
