@@ -17,6 +17,7 @@ import { QUARANTINE_QUEUE, QUARANTINE_SETTINGS } from '../queue/backend.js'
 import type { DeadLetterSelection } from '../queue/dead-letter-book.js'
 
 interface SinkParams { sink: string }
+const EXPORT_CHUNK = 64 * 1024
 type Input = Record<string, unknown>
 
 export async function deadLetterRoutes (app: FastifyInstance, context: ConsoleContext): Promise<void> {
@@ -120,10 +121,12 @@ export async function deadLetterRoutes (app: FastifyInstance, context: ConsoleCo
     const masks = context.masks
     let exported = 0
     async function * lines (): AsyncIterable<string> {
+      // Written in chunks of lines: a stream write per line would cost more than making the line.
+      let chunk = ''
       try {
         for await (const letter of book.export(sink, filter)) {
           exported++
-          yield JSON.stringify({
+          chunk += JSON.stringify({
             ref: letter.ref,
             event_id: letter.eventId,
             source: letter.source,
@@ -135,7 +138,12 @@ export async function deadLetterRoutes (app: FastifyInstance, context: ConsoleCo
             error: letter.error,
             event: masks.forQueue(sink, letter.event)
           }) + '\n'
+          if (chunk.length >= EXPORT_CHUNK) {
+            yield chunk
+            chunk = ''
+          }
         }
+        if (chunk !== '') yield chunk
       } finally {
         logAction(request, 'export', sink, exported, 'filter', params)
       }

@@ -127,15 +127,14 @@ export class DeadLetterBook<J extends StoredDeadLetterJob = StoredDeadLetterJob>
             break walk
           }
           scanned++
-          const row = rowOf(job, event).row
-          if (!matches(row, others)) continue
-          const group = groups.get(row.error) ?? { events: 0, first: undefined, last: undefined }
+          if (!matches(candidateOf(job, event, others), others)) continue
+          const group = groups.get(job.error) ?? { events: 0, first: undefined, last: undefined }
           group.events++
-          group.first = earliest(group.first, row.failedAt)
-          group.last = latest(group.last, row.failedAt)
-          groups.set(row.error, group)
-          if (error !== undefined && row.error !== error) continue
-          if (total >= offset && total < offset + limit) rows.push(row)
+          group.first = earliest(group.first, job.failedAt)
+          group.last = latest(group.last, job.failedAt)
+          groups.set(job.error, group)
+          if (error !== undefined && job.error !== error) continue
+          if (total >= offset && total < offset + limit) rows.push(rowOf(job, event).row)
           total++
         }
       }
@@ -207,7 +206,7 @@ export class DeadLetterBook<J extends StoredDeadLetterJob = StoredDeadLetterJob>
     }
     if ('filter' in selection) {
       for await (const page of this.jobs.pages(queue)) {
-        for (const job of page) await split(job, (event) => matches(rowOf(job, event).row, selection.filter))
+        for (const job of page) await split(job, (event) => matches(candidateOf(job, event, selection.filter), selection.filter))
       }
       return
     }
@@ -242,26 +241,36 @@ function digestOf (event: JobPayload): string {
 }
 
 function rowOf (job: StoredDeadLetterJob, event: JobPayload): { row: DeadLetterRow, parsed: unknown } {
-  let parsed: unknown = event.b
-  try { parsed = JSON.parse(event.b) } catch { /* a quarantined body may not be JSON: shown raw */ }
-  const fields = typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : {}
+  const { objectType, metric, parsed } = typesOf(event)
   return {
-    row: {
-      ref: refOf(job, event),
-      eventId: event.e,
-      source: event.s,
-      objectType: typeof fields.object_type === 'string' ? fields.object_type : undefined,
-      metric: typeof fields.metric === 'string' ? fields.metric : undefined,
-      receivedAt: event.r,
-      failedAt: job.failedAt,
-      attempts: job.attempts,
-      error: job.error
-    },
+    row: { ref: refOf(job, event), eventId: event.e, source: event.s, objectType, metric, receivedAt: event.r, failedAt: job.failedAt, attempts: job.attempts, error: job.error },
     parsed
   }
 }
 
-function matches (row: DeadLetterRow, filter: DeadLetterFilter): boolean {
+function typesOf (event: JobPayload): { objectType: string | undefined, metric: string | undefined, parsed: unknown } {
+  let parsed: unknown = event.b
+  try { parsed = JSON.parse(event.b) } catch { /* a quarantined body may not be JSON: shown raw */ }
+  const fields = typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : {}
+  return {
+    objectType: typeof fields.object_type === 'string' ? fields.object_type : undefined,
+    metric: typeof fields.metric === 'string' ? fields.metric : undefined,
+    parsed
+  }
+}
+
+type Candidate = Pick<DeadLetterRow, 'eventId' | 'source' | 'objectType' | 'metric' | 'failedAt' | 'error'>
+
+/**
+ * What a filter looks at. The body is parsed only when the filter names a type or a metric: over
+ * thousands of dead letters, the rows of the page asked for are the only others that need it.
+ */
+function candidateOf (job: StoredDeadLetterJob, event: JobPayload, filter: DeadLetterFilter): Candidate {
+  const types = filter.objectType !== undefined || filter.metric !== undefined ? typesOf(event) : undefined
+  return { eventId: event.e, source: event.s, objectType: types?.objectType, metric: types?.metric, failedAt: job.failedAt, error: job.error }
+}
+
+function matches (row: Candidate, filter: DeadLetterFilter): boolean {
   if (filter.error !== undefined && row.error !== filter.error) return false
   if (filter.source !== undefined && row.source !== filter.source) return false
   if (filter.objectType !== undefined && row.objectType !== filter.objectType) return false

@@ -25,13 +25,15 @@ import type { DeadLetterJobs, StoredDeadLetterJob } from './dead-letter-book.js'
 import { attemptsBefore } from './event-group.js'
 
 const PAGE = 500
+/** Pages read ahead of the one being used: a listing of thousands waits on Redis once, not once per page. */
+const READ_AHEAD = 4
 
 export interface RedisDeadLetterJob extends StoredDeadLetterJob {
   readonly shard: number
   readonly id: string
-  /** The job's data as read, parsed; and the SHA-1 of its text, which a rewrite checks. */
+  /** The job's data as read, parsed and as text (a rewrite checks by SHA-1 that it is unchanged). */
   readonly data: JobData
-  readonly dataSha1: string
+  readonly text: string
   /** The job's BullMQ options as stored (JSON). */
   readonly opts: string
 }
@@ -74,15 +76,30 @@ export class RedisDeadLetterJobs implements DeadLetterJobs<RedisDeadLetterJob> {
       for (let i = 0; i + 1 < flat.length; i += 2) found.push({ shard, id: flat[i] as string, failedAt: Number(flat[i + 1]) })
       return found
     }))).flat().sort((a, b) => b.failedAt - a.failedAt)
-    for (let start = 0; start < entries.length; start += PAGE) {
-      const page = entries.slice(start, start + PAGE)
+    const readPage = async (page: typeof entries): Promise<RedisDeadLetterJob[]> => {
       const read = await Promise.all(queues.map(async (queue, shard) => {
         const ids = page.filter((entry) => entry.shard === shard).map((entry) => entry.id)
         return ids.length === 0 ? [] : await readJobs(queue, shard, ids)
       }))
       // Back in failure order across shards; jobs removed since the walk began are gone.
       const byKey = new Map(read.flat().map((job) => [job.key, job]))
-      yield page.map((entry) => byKey.get(keyOf(entry.shard, entry.id))).filter((job) => job !== undefined)
+      return page.map((entry) => byKey.get(keyOf(entry.shard, entry.id))).filter((job) => job !== undefined)
+    }
+    const ahead: Array<Promise<RedisDeadLetterJob[]>> = []
+    let next = 0
+    const readAhead = (): void => {
+      for (; ahead.length < READ_AHEAD && next < entries.length; next += PAGE) {
+        const reading = readPage(entries.slice(next, next + PAGE))
+        // A walk left early (a listing that has its page) never awaits the pages read ahead.
+        reading.catch(() => {})
+        ahead.push(reading)
+      }
+    }
+    readAhead()
+    while (ahead.length > 0) {
+      const page = await (ahead.shift() as Promise<RedisDeadLetterJob[]>)
+      readAhead()
+      yield page
     }
   }
 
@@ -150,7 +167,7 @@ async function readJobs (queue: Queue, shard: number, ids: readonly string[]): P
       shard,
       id,
       data,
-      dataSha1: createHash('sha1').update(text).digest('hex'),
+      text,
       opts: opts ?? '{}',
       events: eventsOf(data),
       failedAt: finishedOn === null || finishedOn === undefined ? undefined : Number(finishedOn),
@@ -172,5 +189,6 @@ async function rewrite (queue: Queue, job: RedisDeadLetterJob, data: string, opt
     commands.set(client, command)
   }
   const key = queue.toKey(job.id)
-  return await command(queue.keys.failed as string, key, `${key}:logs`, job.id, job.dataSha1, data, opts) === 1
+  const sha1 = createHash('sha1').update(job.text).digest('hex')
+  return await command(queue.keys.failed as string, key, `${key}:logs`, job.id, sha1, data, opts) === 1
 }

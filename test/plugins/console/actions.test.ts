@@ -4,7 +4,7 @@
  * pages offer it (re-queue one, a selection after its preview, by filter after its preview, discard
  * after confirmation, export) and what it did is checked at the target, on the pages and in the log.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { build, eventually, type Built } from '../../helpers/app.js'
 import { startReceiver, webhookSinkYaml, type Receiver } from '../../helpers/receiver.js'
 import { signedHeaders } from '../../helpers/sign.js'
@@ -20,7 +20,7 @@ const EVENTS = [
 
 interface LogLine { msg: string, sink?: string, action?: string, events?: number, chosen?: string, ip?: string, filter?: Record<string, string> }
 
-async function setup (t: Parameters<typeof build>[0], redis: boolean): Promise<{ built: Built, receiver: Receiver, client: ConsoleClient, logs: LogLine[] }> {
+async function setup (t: Test, redis: boolean): Promise<{ built: Built, receiver: Receiver, client: ConsoleClient, logs: LogLine[] }> {
   const receiver = await startReceiver(t, 400)
   const logs: LogLine[] = []
   const built = await build(t, {
