@@ -1,5 +1,5 @@
 /**
- * The console's two static files, held in memory: the style sheet below and the script of
+ * The console's static files, held in memory: the style sheet and icon below and the script of
  * browser.ts. As modules rather than files on disk they are in the build output, the Docker image
  * and a Deno run without a copy step, and nothing is read from the file system at run time.
  */
@@ -22,7 +22,9 @@ h1 small { color: var(--muted); font-weight: 400; font-size: .9rem; }
 h2 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }
 a { color: var(--link); }
 code, .id, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .92em; }
-.id { word-break: break-all; }
+.id { overflow-wrap: anywhere; }
+td.time { white-space: nowrap; }
+table button { white-space: nowrap; }
 table { border-collapse: collapse; background: #fff; border: 1px solid var(--line); width: 100%; }
 th, td { text-align: left; padding: .35rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: #eef0f4; font-weight: 600; white-space: nowrap; }
@@ -47,6 +49,7 @@ body > .banner { margin: 0; border-radius: 0; border-width: 0 0 1px; padding-lef
 .hint { color: var(--muted); }
 form.filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; margin: .4rem 0 .8rem; }
 form.filters label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); }
+form.filters select { max-width: 24rem; }
 input, select, button, .button { font: inherit; }
 input, select { padding: .25rem .35rem; border: 1px solid #b9c0cc; border-radius: 3px; background: #fff; color: var(--fg); }
 button, .button { padding: .3rem .75rem; border: 1px solid #8a94a6; border-radius: 3px; background: #fff; color: var(--fg); cursor: pointer; text-decoration: none; display: inline-block; }
@@ -65,8 +68,12 @@ section.login label { display: flex; flex-direction: column; gap: .3rem; margin:
 ul.chosen { columns: 2; }
 `
 
+/** Without an icon of its own, a browser asks for /favicon.ico, which is no console path. */
+const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2330"/><path d="M4 11V5h3v6zm5 0V3h3v8z" fill="#8fb3ff"/></svg>'
+
 export async function assetRoutes (app: FastifyInstance): Promise<void> {
   const script = `'use strict';\n(${consoleScript.toString()})()\n`
   app.get(`${UI}/assets/console.css`, { config: { consolePublic: true } }, async (_request, reply) => await reply.type('text/css; charset=utf-8').send(CSS))
+  app.get(`${UI}/assets/favicon.svg`, { config: { consolePublic: true } }, async (_request, reply) => await reply.type('image/svg+xml').send(ICON))
   app.get(`${UI}/assets/console.js`, { config: { consolePublic: true } }, async (_request, reply) => await reply.type('text/javascript; charset=utf-8').send(script))
 }

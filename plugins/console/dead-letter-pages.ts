@@ -68,7 +68,7 @@ ${listing.groups.length === 0
 <thead><tr><th>Error</th><th class="n">Events</th><th>First seen</th><th>Last seen</th></tr></thead>
 <tbody>${listing.groups.map((group) => html`<tr${group.error === params.error ? html` class="chosen"` : ''}>
 <td><a href="${base}${query({ ...params, error: group.error })}" class="error-text">${group.error === '' ? '(no error text)' : group.error}</a></td>
-<td class="n">${count(group.events)}</td><td>${time(group.firstFailedAt)}</td><td>${time(group.lastFailedAt)}</td></tr>`)}</tbody>
+<td class="n">${count(group.events)}</td><td class="time">${time(group.firstFailedAt)}</td><td class="time">${time(group.lastFailedAt)}</td></tr>`)}</tbody>
 </table>`}
 </section>
 <section>
@@ -112,7 +112,7 @@ function letterRow (sink: string, row: DeadLetterRow): Html {
 <td><input type="checkbox" form="selection" name="ref" value="${row.ref}" aria-label="select ${row.eventId}"></td>
 <td><a href="${eventPath(sink, row.ref)}" class="id">${row.eventId}</a></td>
 <td>${row.objectType === undefined ? html`<span class="hint">not an event</span>` : html`${row.objectType} / ${row.metric}`}</td>
-<td>${row.source}</td><td>${time(row.receivedAt)}</td><td>${time(row.failedAt)}</td><td class="n">${row.attempts}</td>
+<td>${row.source}</td><td class="time">${time(row.receivedAt)}</td><td class="time">${time(row.failedAt)}</td><td class="n">${row.attempts}</td>
 <td class="error-text" title="${row.error}">${truncate(row.error, 120)}</td>
 <td><button type="submit" form="one" name="ref" value="${row.ref}">Re-queue</button></td>
 </tr>`

@@ -25,6 +25,7 @@ export function page (options: PageOptions): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · cio-gateway</title>
+<link rel="icon" href="${UI}/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${UI}/assets/console.css">
 <script src="${UI}/assets/console.js" defer></script>
 ${options.refresh === true ? html`<noscript><meta http-equiv="refresh" content="10"></noscript>` : ''}
