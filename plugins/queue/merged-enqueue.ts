@@ -70,9 +70,11 @@ export interface MergedEnqueueOptions {
   readonly dedupeTtlMs: number
   readonly timeoutMs: number
   /** Replicas a shard's write must reach (replicas_ack); none when absent. */
-  readonly replicas?: (shard: number) => ReplicaRequirement
+  readonly replicas?: (shard: number) => Promise<ReplicaRequirement>
   /** Told of events acked with fewer replicas than replicas_ack. */
   readonly onDegraded?: (events: number) => void
+  /** Told when a shard's write failed as a whole (the connection may need to look for a new primary). */
+  readonly onWriteFailed?: (error: unknown) => void
 }
 
 interface ShardPart {
@@ -123,6 +125,7 @@ export class MergedEnqueue {
         await this.writeShard(client, part)
       } catch (error) {
         rejectAll(part.items, error)
+        this.options.onWriteFailed?.(error)
       }
     }))
   }
@@ -169,7 +172,7 @@ export class MergedEnqueue {
       target,
       jobIds: Array.from({ length: groupsNeeded(counts[index] ?? 0, target.eventsPerJob) }, () => this.idPrefix + (this.idCounter++).toString(36))
     }))
-    const replicas = this.options.replicas?.(shard) ?? { wait: 0, degraded: false }
+    const replicas = await this.options.replicas?.(shard) ?? { wait: 0, degraded: false }
     const syncKey = replicas.wait > 0 ? `${keyspace.shardPrefixes[shard] as string}:_sync` : ''
     const { keys, args } = batchArguments(this.options.dedupeTtlMs, EVENT_JOB_NAME, queues, events, syncKey)
     const results = await withTimeout(this.run(client, keys, args, replicas.wait), this.options.timeoutMs, 'redis did not answer in time')

@@ -9,6 +9,7 @@
  * replay walks every shard, and a sink's workers (one per shard) share its concurrency.
  */
 import { Queue, UnrecoverableError, Worker, type JobsOptions, type MinimalJob } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { Logger } from '../../src/logger.js'
 import type { QuarantineConfig } from '../../src/config/types.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
@@ -23,8 +24,9 @@ import { DeadLetterBook } from './dead-letter-book.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
 import { PRODUCER_COMMAND_TIMEOUT_MS, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
-import { ReplicaWatch, RedisSetupError, isConnected, verifyRedis } from './redis-checks.js'
+import { ReplicaWatch, RedisSetupError, isCluster, isConnected, verifyRedis } from './redis-checks.js'
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
+import { SentinelFollower } from './sentinel-follow.js'
 import {
   EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type EventCounts, type IngestOutcome,
   type JobHandler, type QueueBackend, type QueueCounts, type Refusal, type WorkerSettings
@@ -80,6 +82,7 @@ export class RedisBackend implements QueueBackend {
   private closed = false
   private readonly writes: MergedEnqueue
   private readonly replicaWatch: ReplicaWatch
+  private readonly sentinelFollower: SentinelFollower | undefined
   /** Settles once Redis was checked (version, shard count); rejects for good when it must not be used. */
   private verified: Promise<void> | undefined
   private setupError: RedisSetupError | undefined
@@ -92,6 +95,8 @@ export class RedisBackend implements QueueBackend {
     this.reader.on('error', (error: Error) => this.logRedisError(error))
     for (const name of [...options.queues, QUARANTINE_QUEUE]) this.shardQueues(name)
     this.replicaWatch = new ReplicaWatch(this.reader, this.producer, options.keyspace, options.replicasAck ?? 0)
+    const { connection } = options.topology
+    this.sentinelFollower = connection.kind === 'sentinel' ? new SentinelFollower(connection, [this.producer as Redis, this.reader as Redis]) : undefined
     this.writes = new MergedEnqueue({
       client: async () => await this.client(),
       keyspace: options.keyspace,
@@ -101,12 +106,23 @@ export class RedisBackend implements QueueBackend {
       eventsPerJob: (queue) => queue === QUARANTINE_QUEUE ? 1 : Number.POSITIVE_INFINITY,
       dedupeTtlMs: options.dedupeWindowMs,
       timeoutMs: STORE_TIMEOUT_MS,
-      replicas: (shard) => this.replicaWatch.requirement(shard),
-      onDegraded: options.onDegradedWrite
+      replicas: async (shard) => await this.replicaWatch.requirement(shard),
+      onDegraded: options.onDegradedWrite,
+      onWriteFailed: () => this.lookForNewPrimary()
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
     // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
     this.every(COUNT_REFRESH_MS, async () => await this.replicaWatch.refresh().catch((error: Error) => this.logRedisError(error)))
+  }
+
+  /**
+   * A write that timed out or found its node gone may mean a failover: a cluster's slot map is read
+   * now rather than at the next interval (ioredis runs one refresh at a time); behind Sentinel the
+   * sentinels are asked who the primary is (sentinel-follow.ts).
+   */
+  private lookForNewPrimary (): void {
+    if (isCluster(this.producer)) this.producer.refreshSlotsCache()
+    this.sentinelFollower?.writeFailed()
   }
 
   private every (ms: number, task: () => Promise<void>): void {
@@ -146,7 +162,8 @@ export class RedisBackend implements QueueBackend {
   private async ready (): Promise<void> {
     if (this.setupError !== undefined) throw this.setupError
     await Promise.all([waitForConnection(this.producer), waitForConnection(this.reader)])
-    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).catch((error: unknown) => {
+    // Writes need the replica counts too (replicas_ack): they are read before the first.
+    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).then(async () => await this.replicaWatch.refresh()).catch((error: unknown) => {
       if (error instanceof RedisSetupError) {
         this.setupError = error
         this.options.logger.fatal({ redis: this.options.topology.describe() }, error.message)
@@ -305,6 +322,7 @@ export class RedisBackend implements QueueBackend {
     if (this.closed) return
     this.closed = true
     for (const timer of this.timers) clearInterval(timer)
+    this.sentinelFollower?.stop()
     await this.stopWorkers()
     const queues = [...this.queues.values()].flat()
     await settleStartup(queues)

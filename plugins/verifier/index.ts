@@ -1,14 +1,18 @@
 /**
- * The verifier plugin: a `verifySource` decorator that checks a webhook request against its
- * source's secrets and tolerance. The ingest route calls it before anything else touches the body.
+ * The verifier plugin: checks a webhook request against its source's signature scheme
+ * (schemes.ts), secrets and tolerance. The ingest route calls `precheckSource` before the body is
+ * read and `verifySource` before anything else touches the body.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SourceConfig } from '../../src/config/types.js'
-import { verifyCioRequest, type RejectReason } from './signature.js'
+import type { RejectReason } from './signature.js'
+import { SIGNATURE_SCHEMES } from './schemes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Refuses a request whose signature headers are absent or malformed, from the headers alone. */
+    precheckSource: (source: SourceConfig, request: FastifyRequest) => RejectReason | undefined
     verifySource: (source: SourceConfig, request: FastifyRequest, body: Buffer) => RejectReason | undefined
   }
 }
@@ -20,11 +24,10 @@ export interface VerifierPluginOptions {
 
 async function verifierPlugin (app: FastifyInstance, options: VerifierPluginOptions): Promise<void> {
   const now = options.now ?? Date.now
+  app.decorate('precheckSource', (source: SourceConfig, request: FastifyRequest) =>
+    SIGNATURE_SCHEMES[source.type].precheck(request.headers))
   app.decorate('verifySource', (source: SourceConfig, request: FastifyRequest, body: Buffer) =>
-    verifyCioRequest(
-      { timestamp: request.headers['x-cio-timestamp'], signature: request.headers['x-cio-signature'], body },
-      { secrets: source.secrets, toleranceMs: source.toleranceMs, nowMs: now() }
-    ))
+    SIGNATURE_SCHEMES[source.type].verify(request.headers, body, { secrets: source.secrets, toleranceMs: source.toleranceMs, nowMs: now() }))
 }
 
 export default fp(verifierPlugin, { fastify: '5.x', name: 'verifier' })

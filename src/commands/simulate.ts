@@ -33,10 +33,15 @@ interface Answered {
   readonly asIntended: boolean
 }
 
+const URL_NEEDED = '--url needs a whole URL with its scheme (http:// or https://) and host, e.g. http://127.0.0.1:8080/webhooks/customerio ' +
+  '(the path is /webhooks/<source>; a URL without one posts to /webhooks/customerio)'
+
 /** The webhook URL to post to: a bare gateway URL gets the default source's path. */
 export function webhookUrl (given: string): URL {
+  // `127.0.0.1:8080` is no URL, and `localhost:8080` is one with the scheme `localhost:`.
+  if (!URL.canParse(given)) throw new Error(URL_NEEDED)
   const url = new URL(given)
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--url must be http:// or https://, not ${url.protocol}`)
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') throw new Error(URL_NEEDED)
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/webhooks/customerio'
   return url
 }
@@ -70,6 +75,11 @@ export async function simulate (options: SimulateOptions, io: Output): Promise<n
   await Promise.all(finished)
   const summary = summarize(url, plan.coversCatalog, answered, (Date.now() - started) / 1000)
   io.out(options.json ? JSON.stringify(summary, null, 2) + '\n' : report(summary))
+  const unauthorized = answered.filter(({ answer }) => answer.startsWith('401')).length
+  if (unauthorized > 0) {
+    io.err(`${unauthorized} answer${unauthorized === 1 ? '' : 's'} 401: the gateway did not accept the signature. Sign with one of the source's secrets: ` +
+      '--secret KEY, or $CIO_WEBHOOK_SECRET (a gateway started from the default routes.yaml without CIO_WEBHOOK_SECRET uses the development key dev-signing-key)\n')
+  }
   return summary.not_as_intended === 0 ? 0 : 1
 }
 

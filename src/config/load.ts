@@ -1,16 +1,17 @@
 /**
  * Reads routes.yaml: interpolate the environment, validate everything, report every problem at once
- * with its line and column, then resolve durations and sizes. Nothing listens before this succeeds.
+ * with its line and column, in file order, then resolve durations and sizes. Nothing listens before
+ * this succeeds.
  */
 import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument } from 'yaml'
-import { Type, type TObject } from '@sinclair/typebox'
 import { parseDuration, parseSize } from '../units.js'
 import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
-import { ConfigSchema, CommonSinkProperties, type RawConfig, type RawRoute } from './schema.js'
-import { interpolateDocument } from './interpolate.js'
+import { ConfigSchema, type RawConfig, type RawRoute } from './schema.js'
+import { checkConfig } from './checks.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
+import { listenerProblems, resolveListeners } from './listeners.js'
+import { readYaml } from './yaml-source.js'
 import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
 import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
 
@@ -28,77 +29,20 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
 }
 
 export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const lines = new LineCounter()
-  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
-  const syntax = document.errors.map((error): ConfigProblem => {
-    const { line, col } = lines.linePos(error.pos[0])
-    return { line, col, path: '', message: error.message.split('\n')[0] ?? 'YAML syntax error' }
-  })
-  if (syntax.length > 0) throw new ConfigError(file, syntax)
-
-  const { unset } = interpolateDocument(document, env)
-  const data: unknown = document.toJS() ?? {}
+  const source = readYaml(text, env)
+  if (source.document === undefined) throw new ConfigError(file, inFileOrder(source.problems))
+  const { document, lines, data, problems: unset } = source
   const locator = new Locator(document, lines)
-  const problems = validateAgainst(ConfigSchema, data, [], locator)
-  const raw = data as RawConfig
-  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkQueue(raw, locator))
-  if (problems.length > 0) {
-    const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
-    const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
-    throw new ConfigError(file, withHints)
-  }
-  return resolve(raw, file, env)
+  const checked = [...validateAgainst(ConfigSchema, data, [], locator), ...checkConfig(data, locator, env), ...listenerProblems(data as RawConfig, env, locator), ...checkQueue(data as RawConfig, locator)]
+  // A value whose variable is not set is reported as that, once: what the checks say about the
+  // reference left in its place would only repeat it.
+  const problems = [...unset, ...checked.filter((problem) => !unset.some((missing) => missing.path === problem.path))]
+  if (problems.length > 0) throw new ConfigError(file, inFileOrder(problems))
+  return resolve(data as RawConfig, file, env)
 }
 
-const sinkSchemas = new Map<string, TObject>()
-
-function sinkSchema (type: string, options: TObject): TObject {
-  let schema = sinkSchemas.get(type)
-  if (schema === undefined) {
-    schema = Type.Object({ ...CommonSinkProperties, ...options.properties }, {
-      additionalProperties: false, required: ['type', ...(options.required ?? [])]
-    })
-    sinkSchemas.set(type, schema)
-  }
-  return schema
-}
-
-function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {
-  const problems: ConfigProblem[] = []
-  for (const [name, entry] of Object.entries(raw.sinks)) {
-    const definition = sinkDefinition(entry.type)
-    if (definition === undefined) {
-      problems.push(locator.problem(['sinks', name, 'type'], unknownSinkTypeMessage(entry.type)))
-      continue
-    }
-    problems.push(...validateAgainst(sinkSchema(definition.type, definition.schema), entry, ['sinks', name], locator))
-  }
-  return problems
-}
-
-function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessEnv): ConfigProblem[] {
-  const problems: ConfigProblem[] = []
-  const routeNames = new Map<string, number>()
-  raw.routes.forEach((route, index) => {
-    const first = routeNames.get(route.name)
-    if (first !== undefined) problems.push(locator.problem(['routes', index, 'name'], `route name '${route.name}' is already used by routes[${first}]`))
-    else routeNames.set(route.name, index)
-    route.sinks.forEach((sink, sinkIndex) => {
-      if (!Object.hasOwn(raw.sinks, sink)) problems.push(locator.problem(['routes', index, 'sinks', sinkIndex], `sink '${sink}' is not defined`))
-    })
-  })
-  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
-  for (const [name, source] of Object.entries(raw.sources)) {
-    if (source.tolerance !== undefined && parseDuration(source.tolerance) > windowMs) {
-      problems.push(locator.problem(['sources', name, 'tolerance'],
-        `tolerance ${source.tolerance} is longer than dedupe.window ${raw.dedupe?.window ?? '24h'}: replays outside the dedupe window would be accepted`))
-    }
-  }
-  const port = env.PORT
-  if (port !== undefined && port !== '' && !/^[0-9]{1,5}$/.test(port)) {
-    problems.push({ line: 1, col: 1, path: 'server.port', message: `environment variable PORT='${port}' is not a port number` })
-  }
-  return problems
+function inFileOrder (problems: readonly ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col)
 }
 
 function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
@@ -119,8 +63,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
   return {
     file,
     server: {
-      host: nonEmpty(env.HOST) ?? raw.server?.host ?? '0.0.0.0',
-      port: Number(nonEmpty(env.PORT) ?? raw.server?.port ?? 8080),
+      ...resolveListeners(raw, env),
+      maxConnections: raw.server?.max_connections ?? 512,
       bodyLimit: parseSize(raw.server?.body_limit ?? '1mb'),
       shutdownGraceMs: parseDuration(raw.server?.shutdown_grace ?? '25s')
     },

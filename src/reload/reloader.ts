@@ -102,8 +102,20 @@ export class ConfigReloader {
     }
   }
 
-  /** Reads, validates and applies `file`. A `file` trigger does nothing when the contents did not change. */
+  /**
+   * Reads, validates and applies `file`. A `file` trigger does nothing when the contents did not
+   * change. It never rejects (its callers, a signal handler and a file watch, cannot wait for it):
+   * whatever goes wrong is a failed reload, logged and counted, and the process keeps running.
+   */
   async reloadFile (file: string, trigger: ReloadTrigger): Promise<ReloadOutcome> {
+    try {
+      return await this.readAndSwitch(file, trigger)
+    } catch (error) {
+      return this.fail(file, trigger, [`${file}: reload failed: ${(error as Error).message}`])
+    }
+  }
+
+  private async readAndSwitch (file: string, trigger: ReloadTrigger): Promise<ReloadOutcome> {
     return await this.serially(async () => {
       let text: string
       try {
@@ -119,8 +131,11 @@ export class ConfigReloader {
       try {
         next = parseConfig(text, file, this.options.env ?? process.env)
       } catch (error) {
-        if (!(error instanceof ConfigError)) throw error
-        return this.fail(file, trigger, error.problems.map((problem) => formatProblem(file, problem)))
+        // parseConfig reports what it refuses as a ConfigError; anything else is refused all the same.
+        const errors = error instanceof ConfigError
+          ? error.problems.map((problem) => formatProblem(file, problem))
+          : [`${file}: cannot read the configuration: ${(error as Error).message}`]
+        return this.fail(file, trigger, errors)
       }
       return await this.switchTo(next, trigger)
     })

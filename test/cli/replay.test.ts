@@ -9,7 +9,7 @@ import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiv
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
-const TOKEN = 'replay-test-admin-token'
+const TOKEN = 'replay-test-admin-token-32-characters'
 
 function writeConfig (dir: string, options: { redisUrl: string, prefix: string, receiver: Receiver }): string {
   const file = join(dir, 'routes.yaml')
@@ -25,8 +25,9 @@ function writeConfig (dir: string, options: { redisUrl: string, prefix: string, 
   return file
 }
 
-async function failedCount (port: number, sink: string): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${port}/admin/queues`, { headers: { authorization: `Bearer ${TOKEN}` } })
+/** Dead letters of `sink`, from the admin API on the management listener at `management`. */
+async function failedCount (management: string, sink: string): Promise<number> {
+  const response = await fetch(`${management}/admin/queues`, { headers: { authorization: `Bearer ${TOKEN}` } })
   const body = await response.json() as { queues: Record<string, { failed: number }> }
   return body.queues[sink]?.failed ?? -1
 }
@@ -47,7 +48,7 @@ t.test('replay re-queues a sink\'s dead letters and the running gateway delivers
     const response = await fetch(`http://127.0.0.1:${port}/webhooks/customerio`, { method: 'POST', headers: signedHeaders(body), body })
     t.same(await response.json(), { status: 'accepted' })
   }
-  await eventually(async () => await failedCount(port, 'hook') === 3 ? true : undefined, 15_000, 'three dead letters in hook')
+  await eventually(async () => await failedCount(gateway.management, 'hook') === 3 ? true : undefined, 15_000, 'three dead letters in hook')
   t.equal(receiver.delivered.length, 0)
 
   receiver.status = 200
@@ -57,7 +58,7 @@ t.test('replay re-queues a sink\'s dead letters and the running gateway delivers
   t.equal(result.stderr, '')
   await eventually(() => receiver.delivered.length >= 3 ? true : undefined, 15_000, 'the replayed events at the receiver')
   t.same(receiver.delivered.map((event) => event.event_id).sort(), events.map((event) => event.event_id).sort(), 'each delivered once')
-  t.equal(await failedCount(port, 'hook'), 0)
+  t.equal(await failedCount(gateway.management, 'hook'), 0)
 
   const again = await runCli(['replay', '--sink', 'hook'], cleanEnv({ CIO_GATEWAY_CONFIG: configFile }))
   t.equal(again.code, 0, '$CIO_GATEWAY_CONFIG names the file')
@@ -98,7 +99,7 @@ t.test('replay refuses the embedded queue, unknown sinks, a missing --sink and a
   t.equal(unknown.stderr, `sink 'warehouse' is not configured in ${redisFile} (configured: local, hook, _quarantine)\n`)
 
   t.equal(missing.code, 2, 'no --sink')
-  t.match(missing.stderr, /^replay needs --sink NAME\nUsage:/)
+  t.match(missing.stderr, /^replay needs --sink NAME\n\nUsage:/)
 
   t.equal(down.code, 1, 'Redis unreachable')
   t.equal(down.stderr, `cio-gateway replay: cannot reach redis 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`)

@@ -25,6 +25,16 @@ t.test('with no admin.token every console path answers 404, whatever the request
   }
 })
 
+t.test('the console is served on the management listener only: the webhook listener answers 404', async (t) => {
+  const built = await build(t, { yaml: consoleYaml({ redis: false }) })
+  const client = await ConsoleClient.logIn(consoleOf(built))
+  for (const url of ['/admin/ui', '/admin/ui/login', '/admin/ui/assets/console.js']) {
+    const response = await built.app.inject({ method: 'GET', url, headers: { host: HOST, accept: 'text/html', cookie: client.cookie } })
+    t.equal(response.statusCode, 404, url)
+    t.same(response.json(), { error: 'not_found' })
+  }
+})
+
 t.test('without a session a page sends the browser to the login form; anything else is 401', async (t) => {
   const app = consoleOf(await build(t, { yaml: consoleYaml({ redis: false }) }))
   const page = await app.inject({ method: 'GET', url: '/admin/ui/dead-letters/local?metric=bounced', headers: { host: HOST, accept: 'text/html' } })

@@ -15,9 +15,9 @@ export function consoleYaml (options: Parameters<typeof defaultYaml>[0], token =
   return `\nadmin: { token: "${token}" }\n${defaultYaml(options)}`
 }
 
-/** The instance that serves /admin (SPEC §3: the management listener). */
+/** The listener that serves /admin (SPEC §3: the management listener). */
 export function consoleOf (built: Built): FastifyInstance {
-  return built.app
+  return built.management
 }
 
 type Form = Record<string, string | readonly string[] | undefined>
