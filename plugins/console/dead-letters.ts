@@ -4,6 +4,7 @@
  * discard the selected or the filtered ones after a preview of how many; export as NDJSON. Every
  * action goes through the queue backend's dead-letter book (full attempt budget, split groups'
  * history cleared) and is logged with who asked (client address) and how many it took.
+ * Registered as a plugin of its own: its hook (the queue must answer) is for these routes only.
  */
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -15,14 +16,18 @@ import { actionOf, noticeOf, parseFilter, parsePaging, refsOf, type Action, type
 import { confirmPage, detailPage, listPage, queueIndex, sinkPath } from './dead-letter-pages.js'
 import { QUARANTINE_QUEUE, QUARANTINE_SETTINGS } from '../queue/backend.js'
 import type { DeadLetterSelection } from '../queue/dead-letter-book.js'
+import { withTimeout } from '../queue/timeout.js'
 
 interface SinkParams { sink: string }
+const QUEUE_WAIT_MS = 3000
 const EXPORT_CHUNK = 64 * 1024
 type Input = Record<string, unknown>
 
 export async function deadLetterRoutes (app: FastifyInstance, context: ConsoleContext): Promise<void> {
   const { backend, current } = context
   const book = backend.deadLetterBook
+  // A page or an action never waits on a queue that is away: it fails at once, saying so (index.ts's error page).
+  app.addHook('preHandler', async () => { await withTimeout(backend.ping(), QUEUE_WAIT_MS, `the queue did not answer in ${QUEUE_WAIT_MS / 1000} s`) })
 
   /** The queues whose dead letters the console shows: every configured sink, then the quarantine. */
   const queues = (): Array<{ name: string, type: string }> =>

@@ -19,6 +19,8 @@ const RATE_MS = 5 * 60_000
 const MIN_RATE_MS = 20_000
 const SPARK_MINUTES = 15
 const RECONCILIATION_ROWS = 20
+/** The overview shows what it has after this long, not a page that never comes. */
+const QUEUE_WAIT_MS = 3000
 
 export async function overviewRoutes (app: FastifyInstance, context: ConsoleContext): Promise<void> {
   const handler = async (request: Parameters<typeof csrfOf>[0]): Promise<string> => {
@@ -27,7 +29,7 @@ export async function overviewRoutes (app: FastifyInstance, context: ConsoleCont
       readinessOf(context),
       Promise.all([...config.sinks.values(), { name: QUARANTINE_QUEUE, type: 'quarantine' }].map(async (sink) => ({
         sink,
-        counts: await context.backend.eventCounts(sink.name).catch((error: Error) => error)
+        counts: await withTimeout(context.backend.eventCounts(sink.name), QUEUE_WAIT_MS, `no answer in ${QUEUE_WAIT_MS / 1000} s`).catch((error: Error) => error)
       }))),
       context.history.view()
     ])
@@ -63,7 +65,7 @@ interface Readiness { ready: boolean, detail: string }
 async function readinessOf (context: ConsoleContext): Promise<Readiness> {
   if (context.isClosing()) return { ready: false, detail: 'shutting down' }
   try {
-    await withTimeout(context.backend.ping(), 2000, 'the queue did not answer in 2 s')
+    await withTimeout(context.backend.ping(), QUEUE_WAIT_MS, `the queue did not answer in ${QUEUE_WAIT_MS / 1000} s`)
     return { ready: true, detail: 'config loaded, queue answers' }
   } catch (error) {
     return { ready: false, detail: `queue: ${(error as Error).message}` }
