@@ -37,16 +37,18 @@ export class MetricHistory {
 
   start (): void {
     if (this.timer !== undefined) return
-    const take = (): void => {
-      void this.read().then((values) => {
-        const at = this.now()
-        this.samples.push({ at, values })
-        while ((this.samples[0] as Sample).at < at - KEPT_MS) this.samples.shift()
-      }, () => {})
-    }
+    const take = (): void => { this.sample().catch(() => { /* the next tick tries again */ }) }
     take()
     this.timer = setInterval(take, SAMPLE_MS)
     this.timer.unref()
+  }
+
+  /** Reads the counters into the ring (the timer's work; tests call it with their own clock). */
+  async sample (): Promise<void> {
+    const values = await this.read()
+    const at = this.now()
+    this.samples.push({ at, values })
+    while ((this.samples[0] as Sample).at < at - KEPT_MS) this.samples.shift()
   }
 
   stop (): void {
