@@ -1,9 +1,10 @@
 /**
  * The console's gate (SPEC §12): off (404) without `admin.token`; pages need a session (a login
  * page otherwise); every POST must come from the console's origin and carry its CSRF token; every
- * answer carries a strict CSP, no framing and no caching. Also the login and logout routes.
+ * answer carries a strict CSP, no framing and no caching; a failure is a page saying what failed.
+ * Also the login and logout routes.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../../src/config/types.js'
 import { ERROR_CODES } from '../../src/errors.js'
 import { html } from './html.js'
@@ -71,6 +72,16 @@ export function guardConsole (app: FastifyInstance, current: () => GatewayConfig
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.headers(SECURITY_HEADERS)
     return payload
+  })
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+    if (status >= 500) request.log.error({ error: error.message, url: request.url }, 'console: page failed')
+    return await reply.code(status).type('text/html; charset=utf-8').send(page({
+      title: 'Not shown',
+      body: html`<h1>This page could not be shown</h1><p><code>${error.message}</code></p>
+<p>${status >= 500 ? 'Most often the queue (Redis) is not answering; /readyz says so too. Reload once it is back.' : 'Go back and try again.'}</p><p><a href="${UI}">Overview</a></p>`
+    }).text)
   })
 }
 

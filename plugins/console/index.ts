@@ -9,7 +9,7 @@
  */
 import fastifyCookie from '@fastify/cookie'
 import fastifyFormbody from '@fastify/formbody'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Ingestor } from '../../src/ingest.js'
 import type { ConfigReloader } from '../../src/reload/reloader.js'
 import type { GatewayMetrics } from '../metrics/metrics.js'
@@ -17,8 +17,6 @@ import type { QueueBackend } from '../queue/backend.js'
 import type { Collected } from '../reporting/collect.js'
 import { assetRoutes } from './assets.js'
 import { authRoutes, guardConsole } from './auth.js'
-import { html } from './html.js'
-import { UI, page } from './layout.js'
 import type { ConsoleContext } from './context.js'
 import { deadLetterRoutes } from './dead-letters.js'
 import { MetricHistory } from './history.js'
@@ -56,15 +54,6 @@ export default async function consolePlugin (app: FastifyInstance, options: Cons
   await app.register(fastifyCookie)
   await app.register(fastifyFormbody, { bodyLimit: FORM_BODY_LIMIT })
   guardConsole(app, current)
-  app.setErrorHandler(async (error: FastifyError, request, reply) => {
-    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
-    if (status >= 500) request.log.error({ error: error.message, url: request.url }, 'console: page failed')
-    return await reply.code(status).type('text/html; charset=utf-8').send(page({
-      title: 'Not shown',
-      body: html`<h1>This page could not be shown</h1><p><code>${error.message}</code></p>
-<p>${status >= 500 ? 'Most often the queue (Redis) is not answering; /readyz says so too. Reload once it is back.' : 'Go back and try again.'}</p><p><a href="${UI}">Overview</a></p>`
-    }).text)
-  })
 
   const context: ConsoleContext = {
     backend: options.backend,

@@ -4,7 +4,7 @@
  * failed in the last minutes, the last config reload, and reconciliation gaps when the poller runs.
  * It refreshes itself (console.js; a meta refresh without JavaScript).
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { CAUSES, reconcileReport, type ReportRow } from '../../src/commands/reconcile.js'
 import { html, type Html } from './html.js'
 import { UI, count, duration, page, plural, time } from './layout.js'
@@ -23,7 +23,7 @@ const RECONCILIATION_ROWS = 20
 const QUEUE_WAIT_MS = 3000
 
 export async function overviewRoutes (app: FastifyInstance, context: ConsoleContext): Promise<void> {
-  const handler = async (request: Parameters<typeof csrfOf>[0]): Promise<string> => {
+  const handler = async (request: FastifyRequest): Promise<string> => {
     const config = context.current()
     const [readiness, queues, view] = await Promise.all([
       readinessOf(context),

@@ -226,7 +226,7 @@ export class DeadLetterBook<J extends StoredDeadLetterJob = StoredDeadLetterJob>
 }
 
 /** The reference of an event in a job. */
-export function refOf (job: Pick<StoredDeadLetterJob, 'key'>, event: JobPayload): string {
+function refOf (job: Pick<StoredDeadLetterJob, 'key'>, event: JobPayload): string {
   return `${job.key}:${digestOf(event)}`
 }
 
