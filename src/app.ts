@@ -124,7 +124,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await management.register(healthRoutes, { backend, role, isClosing })
   await management.register(metricsRoute, { metrics })
   await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle, session: (request, token) => sessionOf(request, token) !== undefined })
-  await management.register(consolePlugin, { backend, ingestor, metrics, reloader, role, isClosing, reconciliation: () => app.reportingPoller?.latest })
+  await management.register(consolePlugin, { backend, ingestor, metrics, reloader, role, isClosing, throttle, reconciliation: () => app.reportingPoller?.latest })
   if (servesWebhooks(role)) {
     await app.register(healthRoutes, { backend, role, isClosing })
     await app.register(webhookRoutes, { config, ingestor, isClosing, throttle })

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../../src/config/types.js'
+import type { LogThrottle } from '../../src/log-throttle.js'
 import { ERROR_CODES } from '../../src/errors.js'
 import { html } from './html.js'
 import { UI, page } from './layout.js'
@@ -36,7 +37,7 @@ export const SECURITY_HEADERS = {
 /** Where a login may send the browser back to: console pages only, never another site. */
 const NEXT = /^\/admin\/ui(?:[/?][^\\\s]*)?$/
 
-export function guardConsole (app: FastifyInstance, current: () => GatewayConfig): void {
+export function guardConsole (app: FastifyInstance, current: () => GatewayConfig, throttle: LogThrottle): void {
   app.decorateRequest('consoleSession', undefined)
 
   app.addHook('onRequest', async (request, reply) => {
@@ -62,7 +63,9 @@ export function guardConsole (app: FastifyInstance, current: () => GatewayConfig
           ? 'its form token is missing, expired or not this session\'s'
           : undefined
     if (why === undefined) return
-    request.log.warn({ ip: request.ip, url: request.url, origin: request.headers.origin }, `console: POST refused (403): ${why}`)
+    const { ip, url } = request
+    const origin = request.headers.origin
+    throttle.write(`console:403:${why}`, (count) => request.log.warn({ ip, url, origin, count }, `console: POST refused (403): ${why}`))
     return await reply.code(403).type('text/html; charset=utf-8').send(page({
       title: 'Refused',
       body: html`<h1>Refused</h1><p>This request was refused: ${why}. Reload the console page and try again.</p><p><a href="${UI}">Back to the console</a></p>`
@@ -85,7 +88,7 @@ export function guardConsole (app: FastifyInstance, current: () => GatewayConfig
   })
 }
 
-export async function authRoutes (app: FastifyInstance, current: () => GatewayConfig): Promise<void> {
+export async function authRoutes (app: FastifyInstance, { current, throttle }: { current: () => GatewayConfig, throttle: LogThrottle }): Promise<void> {
   app.get<{ Querystring: { next?: string } }>(`${UI}/login`, { config: { consolePublic: true } }, async (request, reply) => {
     const next = safeNext(request.query.next)
     if (request.consoleSession !== undefined) return await reply.redirect(next, 303)
@@ -96,7 +99,8 @@ export async function authRoutes (app: FastifyInstance, current: () => GatewayCo
     const token = current().admin.token
     const next = safeNext(request.body.next)
     if (typeof request.body.token !== 'string' || !sameSecret(request.body.token, token)) {
-      request.log.warn({ ip: request.ip }, 'console: login refused: wrong admin token')
+      const ip = request.ip
+      throttle.write('console:login', (count) => request.log.warn({ ip, count }, 'console: login refused (401): wrong admin token'))
       return await sendLogin(reply.code(401), token, next, 'That is not the admin token.')
     }
     setSessionCookie(request, reply, newSession(token, Date.now()))

@@ -12,6 +12,7 @@ import fastifyFormbody from '@fastify/formbody'
 import type { FastifyInstance } from 'fastify'
 import type { Ingestor } from '../../src/ingest.js'
 import type { ConfigReloader } from '../../src/reload/reloader.js'
+import type { LogThrottle } from '../../src/log-throttle.js'
 import type { GatewayMetrics } from '../metrics/metrics.js'
 import type { QueueBackend } from '../queue/backend.js'
 import type { Collected } from '../reporting/collect.js'
@@ -33,6 +34,8 @@ export interface ConsoleOptions {
   reloader: ConfigReloader
   role: string
   isClosing: () => boolean
+  /** Refused logins and POSTs are logged at most once per interval, with their count. */
+  throttle: LogThrottle
   /** What this process's last reporting poll read, where it polls. */
   reconciliation?: () => Collected | undefined
 }
@@ -53,7 +56,7 @@ export default async function consolePlugin (app: FastifyInstance, options: Cons
   // For reply.setCookie; its parsing runs for console requests only (this context).
   await app.register(fastifyCookie)
   await app.register(fastifyFormbody, { bodyLimit: FORM_BODY_LIMIT })
-  guardConsole(app, current)
+  guardConsole(app, current, options.throttle)
 
   const context: ConsoleContext = {
     backend: options.backend,
@@ -71,7 +74,7 @@ export default async function consolePlugin (app: FastifyInstance, options: Cons
       : undefined
   }
   await assetRoutes(app)
-  await authRoutes(app, current)
+  await authRoutes(app, { current, throttle: options.throttle })
   await overviewRoutes(app, context)
   await app.register(deadLetterRoutes, context)
   await tailRoutes(app, context)

@@ -206,7 +206,7 @@ export class DeadLetterBook<J extends StoredDeadLetterJob = StoredDeadLetterJob>
     }
     if ('filter' in selection) {
       for await (const page of this.jobs.pages(queue)) {
-        for (const job of page) await split(job, (event) => matches(candidateOf(job, event, selection.filter), selection.filter))
+        await severally(page, async (job) => await split(job, (event) => matches(candidateOf(job, event, selection.filter), selection.filter)))
       }
       return
     }
@@ -218,10 +218,20 @@ export class DeadLetterBook<J extends StoredDeadLetterJob = StoredDeadLetterJob>
       digests.add(named.digest)
       byJob.set(named.key, digests)
     }
-    for (const [key, digests] of byJob) {
+    await severally([...byJob], async ([key, digests]) => {
       const job = await this.jobs.job(queue, key)
       if (job !== undefined) await split(job, (event) => digests.has(digestOf(event)))
-    }
+    })
+  }
+}
+
+/** Jobs acted on at once: each is a few round trips to Redis, and thousands one after the other would take minutes. */
+const ACTION_CONCURRENCY = 16
+
+/** `act` on every item, `ACTION_CONCURRENCY` at a time (items are distinct jobs, so their changes do not meet). */
+async function severally<T> (items: readonly T[], act: (item: T) => Promise<void>): Promise<void> {
+  for (let start = 0; start < items.length; start += ACTION_CONCURRENCY) {
+    await Promise.all(items.slice(start, start + ACTION_CONCURRENCY).map(act))
   }
 }
 

@@ -66,6 +66,10 @@ for (const redis of [false, true]) {
     const exported = await timed(async () => await client.get('/admin/ui/dead-letters/local/export.ndjson'))
     t.equal(exported.body.trimEnd().split('\n').length, DEAD_LETTERS, 'the export holds every dead letter')
     timings.push(`export of all ${exported.ms.toFixed(0)} ms`)
+    const retried = await timed(async () => await client.post('/admin/ui/dead-letters/local/apply', { action: 'retry', selection: 'filter', error: ERRORS[0], expected: '2000' }))
+    t.equal(retried.status, 303)
+    t.equal((await built.app.queueBackend.eventCounts('local')).waiting, 2000, 'one error group re-queued')
+    timings.push(`re-queue of one error group (2,000) ${retried.ms.toFixed(0)} ms`)
     t.comment(`${mode}, ${DEAD_LETTERS} dead letters${redis ? ' in as many jobs' : ''}: ${timings.join('; ')} ` +
       `(load average ${(loadavg()[0] as number).toFixed(1)} on ${availableParallelism()} cores)`)
   })
