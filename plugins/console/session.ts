@@ -7,7 +7,9 @@
  *     from the session, checked on every POST); the login form's is an HMAC of its own expiry;
  *   - every POST must also come from the console's own origin (Origin, else Sec-Fetch-Site, else
  *     Referer): a cross-site form is refused even before its token is looked at.
- * Comparisons are of SHA-256 digests in constant time.
+ * Comparisons are of SHA-256 digests in constant time. @fastify/csrf-protection would add a second
+ * cookie holding a secret for what an HMAC of the session already gives; @fastify/cookie sets the
+ * cookie.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { fastifyCookie } from '@fastify/cookie'
