@@ -10,7 +10,7 @@
  *
  * Options: --seconds N (per measured run, default 10), --connections N (default 50),
  * --e2e-rate N (requests/s offered in scenario 2's sustained phase; default: as fast as ingest answers),
- * --only 1|2 (one scenario),
+ * --only 1|2|cluster (one scenario; `cluster` is scenario 4, bench/cluster.ts),
  * --profile (run the scenario-1 gateway under --cpu-prof and print its top self-time functions),
  * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after;
  * --compare-node-args="ARGS" starts it with these Node options, e.g. --compare .
@@ -31,6 +31,7 @@ import { deleteKeys, findRedis, redisCpuSeconds, waitingEvents, type BenchRedis 
 import { runAlternating, runLoad, type LoadResult } from './load.js'
 import { startBigQueryTarget } from './bigquery-fake.js'
 import { formatTop, topSelfTime } from './profile.js'
+import { clusterScenario, type ClusterFigures } from './cluster.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = new URL('test/fixtures/', new URL('../../', import.meta.url))
@@ -63,10 +64,11 @@ const work = mkdtempSync(join(tmpdir(), 'cio-bench-'))
 const figures: Record<string, unknown> = {}
 const log = (line: string): void => { process.stderr.write(`# ${line}\n`) }
 
-function gatewayYaml (redis: BenchRedis, prefix: string, sinks: string, routeSinks: string): string {
+/** `queue` replaces the Redis URL and prefix (flow-mapping entries, e.g. a redis_cluster). */
+function gatewayYaml (redis: BenchRedis, prefix: string, sinks: string, routeSinks: string, queue = `redis_url: "${redis.url}", prefix: "${prefix}"`): string {
   return `
 server: { body_limit: 1mb }
-queue: { redis_url: "${redis.url}", prefix: "${prefix}", high_water_mark: 100000000 }
+queue: { ${queue}, high_water_mark: 100000000 }
 dedupe: { window: 24h }
 sources:
   customerio: { type: customerio, secrets: ["${secret}"] }
@@ -336,6 +338,21 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
   printProfiles('scenario2-worker')
 }
 
+async function clusterComparison (redis: BenchRedis): Promise<void> {
+  const sinks = `  warehouse: { type: bigquery, project_id: bench, dataset: bench, api_endpoint: "http://127.0.0.1:9" }
+  archive: { type: file, path: "${join(work, 'archive-cluster')}" }`
+  figures.cluster = await clusterScenario({
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    rounds: ROUNDS,
+    events: new EventSource(FIXTURES, secret, `${runId}C`),
+    path: WEBHOOK_PATH,
+    startIngest: async (name, queue) => await startGateway(name, 'ingest', gatewayYaml(redis, '', sinks, 'warehouse, archive', queue)),
+    acceptedEvents,
+    log
+  })
+}
+
 /** Node options that write a CPU profile of the process into its own directory (with --profile). */
 function profiling (name: string): string[] {
   return flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(work, 'profiles', name)}`] : []
@@ -393,6 +410,19 @@ function report (): string {
       `backlog at load end ${e2e.backlogAtLoadEnd}, drained ${e2e.drainMs} ms later; ${e2e.meanRowsPerInsert.toFixed(0)} rows per insertAll; ` +
       `CPU ms per event: ingest ${e2e.cpuMsPerEvent.ingest.toFixed(3)}, worker ${e2e.cpuMsPerEvent.worker.toFixed(3)}, Redis ${e2e.cpuMsPerEvent.redis.toFixed(3)}`)
   }
+  const cluster = figures.cluster as ClusterFigures | undefined
+  if (cluster !== undefined) {
+    lines.push('', `Scenario 4, ingest on a 3-master Redis Cluster (${cluster.shards} shards, replicas_ack 1) beside one Redis node (${ROUNDS} alternating rounds; every node shares this machine's cores)`)
+    lines.push('| target | req/s | p50 | p99 | errors |', '|---|---|---|---|---|')
+    for (const [name, result] of [['one node', cluster.single], ['cluster', cluster.cluster]] as const) {
+      lines.push(`| ${name} | ${result.requestsPerSecond.toFixed(0)} | ${ms(result.latencyMs.p50)} | ${ms(result.latencyMs.p99)} | ${result.errors} |`)
+    }
+    lines.push(`cluster / one node: ${cluster.ratio.toFixed(2)}×`)
+    lines.push('| master | share of ingest scripts | Redis CPU ms per event |', '|---|---|---|')
+    for (const master of cluster.masters) lines.push(`| ${master.port} | ${(master.scriptShare * 100).toFixed(1)} % | ${master.cpuMsPerEvent.toFixed(3)} |`)
+    lines.push(`one node: Redis CPU ${cluster.singleCpuMsPerEvent.toFixed(3)} ms per event (two sinks), so about ${cluster.capacity.eventsPerSecondPerRedisCore.toFixed(0)} events/s per fully used Redis core; ` +
+      `memory ${cluster.capacity.bytesPerQueuedEventPerSink.toFixed(0)} bytes per queued event per sink, ${cluster.capacity.bytesPerDedupeMark.toFixed(0)} bytes per dedupe mark`)
+  }
   const memory = { ...(figures.memoryIngest as Record<string, number> | undefined), ...(figures.memoryEndToEnd as Record<string, number> | undefined) }
   if (Object.keys(memory).length > 0) {
     lines.push('', 'Scenario 3, resident set size (MB): steady = median over the last two thirds of the max-rate runs (half rate: of the half-rate run); peak = VmHWM')
@@ -406,6 +436,7 @@ figures.machine = machine(redis)
 try {
   if (flags.only === undefined || flags.only === '1') await ingestScenario(redis)
   if (flags.only === undefined || flags.only === '2') await endToEndScenario(redis)
+  if (flags.only === undefined || flags.only === 'cluster') await clusterComparison(redis)
   process.stdout.write(report())
   if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify(figures, null, 2))
 } finally {

@@ -51,10 +51,15 @@ export interface AppOptions {
   /** Inject a registry so tests never share the global one. */
   registry?: Registry
   logger?: FastifyServerOptions['logger']
-  /** Inject a clock (signature tolerance). */
+  /** Inject a clock: the signature tolerance, and the days the reporting poller compares (tests pin the hour with it). */
   now?: () => number
   /** Use this backend instead of creating one from the config (tests of outages). */
   backend?: QueueBackend
+  /**
+   * Called when the process can no longer do its work and should be restarted (a Redis connection
+   * that ended for good). The server shuts down gracefully and exits 1; tests leave it out.
+   */
+  onFatal?: (reason: string) => void
 }
 
 /**
@@ -85,7 +90,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const isClosing = (): boolean => closing
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
   metrics.seed(config.sources.keys(), config.sinks.values())
-  const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
+  const backend = options.backend ?? createQueueBackend(config, metrics, app.log, options.onFatal)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
@@ -115,7 +120,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     quarantineHandler: quarantineReplay(ingestor)
   })
   // After the queue plugin, so its onClose (stop the poller) runs before the queue's. Counts webhooks in every role; polls where workers run.
-  if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest' })
+  if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest', now: options.now })
   // Hot reload (src/reload/reloader.ts). Its onClose, added after the queue's, runs first: a reload under way finishes before the sinks close.
   const reloader = new ConfigReloader({ ingestor, backend, workers: app.sinkWorkers, metrics, logger: app.log })
   app.decorate('configReloader', reloader)

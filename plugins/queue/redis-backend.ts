@@ -23,7 +23,7 @@ import { sampleEventCounts } from './redis-event-counts.js'
 import { DeadLetterBook } from './dead-letter-book.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
-import { PRODUCER_COMMAND_TIMEOUT_MS, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
+import { PRODUCER_COMMAND_TIMEOUT_MS, closeClient, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
 import { ReplicaWatch, RedisSetupError, isCluster, isConnected, verifyRedis } from './redis-checks.js'
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
 import { SentinelFollower } from './sentinel-follow.js'
@@ -60,6 +60,8 @@ export interface RedisBackendOptions {
   /** Events acknowledged with fewer replicas than replicas_ack (none were online). */
   readonly onDegradedWrite?: (events: number) => void
   readonly onQuarantineDropped?: (reason: QuarantineDrop, events: number) => void
+  /** A connection that should reconnect by itself ended for good: the process should be restarted. */
+  readonly onConnectionLost?: (reason: string) => void
 }
 
 /** Events (estimated) and bytes a queue holds in one shard, waiting or delayed. */
@@ -93,6 +95,7 @@ export class RedisBackend implements QueueBackend {
     this.producer.on('error', (error: Error) => this.logRedisError(error))
     this.reader = options.topology.client('state')
     this.reader.on('error', (error: Error) => this.logRedisError(error))
+    this.watchForEnd(this.reader, 'the reading connection')
     for (const name of [...options.queues, QUARANTINE_QUEUE]) this.shardQueues(name)
     this.replicaWatch = new ReplicaWatch(this.reader, this.producer, options.keyspace, options.replicasAck ?? 0)
     const { connection } = options.topology
@@ -108,10 +111,12 @@ export class RedisBackend implements QueueBackend {
       timeoutMs: STORE_TIMEOUT_MS,
       replicas: async (shard) => await this.replicaWatch.requirement(shard),
       onDegraded: options.onDegradedWrite,
-      onWriteFailed: () => this.lookForNewPrimary()
+      onWriteFailed: () => this.lookForNewPrimary(),
+      nodeOf: (shard) => this.replicaWatch.nodeOf(shard)
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
     // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
+    // It also learns which slot each shard is in, for writes grouped by primary.
     this.every(COUNT_REFRESH_MS, async () => await this.replicaWatch.refresh().catch((error: Error) => this.logRedisError(error)))
   }
 
@@ -301,7 +306,21 @@ export class RedisBackend implements QueueBackend {
   private sharedWorkerConnection (): RedisClient {
     const connection = this.options.topology.client('worker')
     connection.on('error', (error: Error) => this.logRedisError(error))
+    this.watchForEnd(connection, 'the workers\' connection')
     return connection
+  }
+
+  /**
+   * These connections reconnect by themselves; one that ends all the same (ioredis 5 can end a
+   * Sentinel client whose failover detector hears of a failover while it reconnects) would leave the
+   * process unable to work for good: it is reported, so the process is restarted.
+   */
+  private watchForEnd (client: RedisClient, what: string): void {
+    client.on('end', () => {
+      if (this.closed) return
+      this.options.logger.fatal({ redis: this.options.topology.describe() }, `${what} to Redis ended for good: restarting the process`)
+      this.options.onConnectionLost?.(`${what} to Redis ended`)
+    })
   }
 
   async stopWorker (queue: string): Promise<void> {
@@ -327,8 +346,8 @@ export class RedisBackend implements QueueBackend {
     const queues = [...this.queues.values()].flat()
     await settleStartup(queues)
     await Promise.allSettled(queues.map(async (queue) => await queue.close()))
-    if (this.workerConnection !== undefined) await closeConnection(this.workerConnection)
-    await Promise.all([closeConnection(this.producer), closeConnection(this.reader)])
+    if (this.workerConnection !== undefined) await closeClient(this.workerConnection)
+    await Promise.all([closeClient(this.producer), closeClient(this.reader)])
   }
 
   private async refresh (): Promise<void> {
@@ -428,26 +447,6 @@ async function settleStartup (items: readonly { waitUntilReady: () => Promise<un
     new Promise((resolve) => { timer = setTimeout(resolve, 2000) })
   ])
   clearTimeout(timer)
-}
-
-/**
- * Quits cleanly. A connection still in its handshake is let finish first: ioredis rejects its
- * internal ready check with nobody listening if it is cut off in the middle.
- */
-async function closeConnection (client: RedisClient): Promise<void> {
-  if (client.status === 'connecting' || client.status === 'connect') {
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); client.off('ready', done); client.off('error', done); resolve() }
-      const timer = setTimeout(done, 1000)
-      client.once('ready', done)
-      client.once('error', done)
-    })
-  }
-  if (isConnected(client)) {
-    await client.quit().catch(() => client.disconnect())
-  } else {
-    client.disconnect()
-  }
 }
 
 /** Where dedupe marks live on one node: `{prefix}:_dedupe:{source}:{key}` (keyspace.ts has every shard's). */

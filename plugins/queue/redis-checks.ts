@@ -90,13 +90,17 @@ async function checkShardCount (client: RedisClient, keyspace: Keyspace): Promis
 }
 
 /**
- * How many healthy replicas each primary has, so that a write waits (replicas_ack) for no more than
- * exist: just after a failover the promoted replica may have none, and waiting for one would refuse
- * every write to it until the old primary comes back. "Healthy" is the topology's own verdict, not
- * the replication link of the moment: on a cluster, a replica that CLUSTER NODES does not flag as
- * failing counts even while its link is down (the write then waits and is refused, safe); it stops
- * counting once the cluster declares it failed (after cluster-node-timeout). On one node or behind
- * Sentinel the primary's INFO replication says which replicas are online.
+ * How many healthy replicas each primary of a cluster has, so that a write waits (replicas_ack) for
+ * no more than exist: just after a failover the promoted replica may have none, and waiting for one
+ * would refuse every write to its shards until the old primary comes back. "Healthy" is the
+ * cluster's own verdict, not the replication link of the moment: a replica that CLUSTER NODES does
+ * not flag as failing counts even while its link is down (the write then waits and is refused, safe);
+ * it stops counting once the cluster declares it failed (after cluster-node-timeout).
+ *
+ * On one node or behind Sentinel every write waits for replicas_ack, however many replicas are
+ * online: there a primary with none may be one that was frozen, replaced and woke up, whose writes
+ * Sentinel throws away when it demotes it. Refused writes (503) make the sentinel follower move the
+ * connection to the real primary (sentinel-follow.ts).
  */
 /** How long a write may wait for the replicas of a primary it has not seen before to be read. */
 const FRESH_READ_MS = 300
@@ -104,7 +108,7 @@ const FRESH_READ_MS = 300
 const NODES_READ_MS = 500
 
 export class ReplicaWatch {
-  /** Primary (`host:port`, or `primary` when there is one) → healthy replicas. */
+  /** Primary (`host:port`) → healthy replicas. */
   private readonly replicas = new Map<string, number>()
   private shardSlots: number[] | undefined
   private refreshing: Promise<void> | undefined
@@ -119,16 +123,13 @@ export class ReplicaWatch {
   }
 
   private async read (): Promise<void> {
-    if (this.replicasAck === 0 || !isConnected(this.client)) return
-    if (!isCluster(this.client)) {
-      const info = infoFields(await this.client.info('replication'))
-      let online = 0
-      for (const [field, value] of info) if (/^slave[0-9]+$/.test(field) && value.includes('state=online')) online++
-      this.replicas.set('primary', online)
-      return
+    if (!isConnected(this.client)) return
+    if (isCluster(this.client) && this.shardSlots === undefined) {
+      const cluster = this.client
+      this.shardSlots = await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
     }
+    if (this.replicasAck === 0 || !isCluster(this.client)) return
     const cluster = this.client
-    this.shardSlots ??= await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
     // Every master is asked and the first answer taken: one of them may be the primary that froze.
     const answer = await Promise.any(cluster.nodes('master').map(async (node) =>
       String(await withTimeout(node.cluster('NODES'), NODES_READ_MS, 'no answer to CLUSTER NODES'))))
@@ -143,7 +144,7 @@ export class ReplicaWatch {
    * it may not have would hold the write until the WAIT times out.
    */
   async requirement (shard: number): Promise<ReplicaRequirement> {
-    if (this.replicasAck === 0) return { wait: 0, degraded: false }
+    if (this.replicasAck === 0 || !isCluster(this.router)) return { wait: this.replicasAck, degraded: false }
     let replicas = this.replicas.get(this.primaryOfShard(shard))
     if (replicas === undefined) {
       await withTimeout(this.refresh(), FRESH_READ_MS, 'replicas not read in time').catch(() => {})
@@ -154,10 +155,14 @@ export class ReplicaWatch {
   }
 
   private primaryOfShard (shard: number): string {
-    if (!isCluster(this.router)) return 'primary'
+    return this.nodeOf(shard) ?? 'unknown'
+  }
+
+  /** The primary (`host:port`) that serves a shard as the write path sees it now; undefined when not known or not a cluster. */
+  nodeOf (shard: number): string | undefined {
+    if (!isCluster(this.router)) return undefined
     const slot = this.shardSlots?.[shard]
-    const owners = slot === undefined ? undefined : (this.router.slots as string[][])[slot]
-    return owners?.[0] ?? 'unknown'
+    return slot === undefined ? undefined : (this.router.slots as string[][])[slot]?.[0]
   }
 }
 

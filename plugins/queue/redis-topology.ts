@@ -91,7 +91,7 @@ export class RedisTopology {
         }
       }
     } finally {
-      client.disconnect()
+      await closeClient(client)
     }
   }
 
@@ -166,6 +166,32 @@ export async function waitForConnection (client: RedisClient): Promise<void> {
     client.once('end', onEnd)
   })
 }
+
+/**
+ * Quits cleanly. A connection still in its handshake is let finish first: ioredis rejects its
+ * internal ready check with nobody listening if it is cut off in the middle. A Cluster is
+ * disconnected a second time a little later: ioredis 5 re-arms its slot-refresh timer when a refresh
+ * was under way at the first disconnect, which would keep the process from exiting.
+ */
+export async function closeClient (client: RedisClient): Promise<void> {
+  if (client.status === 'connecting' || client.status === 'connect') {
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); client.off('ready', done); client.off('error', done); resolve() }
+      const timer = setTimeout(done, 1000)
+      client.once('ready', done)
+      client.once('error', done)
+    })
+  }
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect())
+  } else {
+    client.disconnect()
+  }
+  if ((client as Cluster).isCluster === true) setTimeout(() => client.disconnect(), SLOT_REFRESH_SETTLE_MS).unref()
+}
+
+/** Longer than any slot refresh takes (SLOTS_REFRESH's timeouts), so the second disconnect comes after it. */
+const SLOT_REFRESH_SETTLE_MS = 1500
 
 function nodeOptions (purpose: ClientPurpose): RedisOptions {
   const common: RedisOptions = {

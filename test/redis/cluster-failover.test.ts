@@ -7,7 +7,8 @@ import t, { type Test } from 'tap'
 import pino from 'pino'
 import { Cluster } from 'ioredis'
 import { startCluster, type ClusterNode, type RedisCluster } from '../helpers/topology.js'
-import { tempDir } from '../helpers/app.js'
+import { eventually, tempDir } from '../helpers/app.js'
+import { API_KEY, startFakeAppApi } from '../plugins/reporting/fixtures/fake-app-api.js'
 import { Keyspace } from '../../plugins/queue/keyspace.js'
 import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import { RedisTopology } from '../../plugins/queue/redis-topology.js'
@@ -28,19 +29,33 @@ async function masterOfShard (cluster: RedisCluster, prefix: string, shard = 0):
   return await cluster.masterOf(slot)
 }
 
-t.test('kill -9 of a master under steady load: 200 or 503 within 4 s, back to 200 within node timeout + 2 s, nothing lost', async (t) => {
+t.test('kill -9 of a master under steady load: 200 or 503 within 4 s, back to 200 within node timeout + 2 s, nothing lost; the poll schedule resumes', async (t) => {
   const cluster = await startCluster(t, { nodeTimeoutMs: NODE_TIMEOUT_MS })
-  const gateway = await gatewayOn(t, tempDir(t), clusterQueue(cluster))
-  const victim = await masterOfShard(cluster, gateway.prefix)
+  const api = await startFakeAppApi(t, { apiKey: API_KEY, campaigns: [{ id: 1, name: 'c', state: 'running' }], campaignSeries: () => ({}) })
+  // The default shard count; the reporting schedule (keys under {prefix}) polls every second.
+  const gateway = await gatewayOn(t, tempDir(t), `  redis_cluster: { nodes: ${JSON.stringify(cluster.urls.slice(0, 2))} }`,
+    { yaml: `reporting: { api_key: "${API_KEY}", base_url: "${api.url}", interval: 1s }\n` })
+  // The master of the keys outside the shards (the poll schedule's) is the one killed; it serves shards too.
+  const victim = await cluster.masterOf(Number(await cluster.command(cluster.ports[0] as number, 'CLUSTER', 'KEYSLOT', `{${gateway.prefix}}`)))
+  const keyspace = new Keyspace(gateway.prefix, 48, true)
+  const servedShards = (await Promise.all(keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.command(cluster.ports[0] as number, 'CLUSTER', 'KEYSLOT', prefix)))))
+    .filter((slot) => victim.slots.some(([first, last]) => slot >= first && slot <= last)).length
+  t.ok(servedShards > 0, `the killed master serves ${servedShards} of the 48 shards`)
+  await eventually(() => api.requests.some((request) => request.path === '/v1/campaigns') ? true : undefined, 20_000, 'a first poll')
+  let killedAt = 0
   await failUnderLoad(t, {
     gateway,
     detectionMs: NODE_TIMEOUT_MS,
     fail: async () => {
+      killedAt = Date.now()
       await cluster.kill(victim.port)
       t.comment(`killed master ${victim.port}`)
     }
   })
   t.not((await cluster.waitForFailover(victim)).port, victim.port, 'a replica took over its slots')
+  await eventually(() => api.requests.some((request) => request.path === '/v1/campaigns' && request.at > killedAt + 4000) ? true : undefined, 45_000, 'a poll after the failover')
+    .catch((error: Error) => { t.comment(`polls at ${api.requests.filter((request) => request.path === '/v1/campaigns').map((request) => request.at - killedAt).join(', ')} ms from the kill; gateway:\n${gateway.process.output().split('\n').filter((line) => /report|poll/i.test(line)).slice(-15).join('\n')}`); throw error })
+  t.pass('the reporting schedule polls again after the failover, without a restart')
 })
 
 t.test('a master frozen with DEBUG SLEEP under steady load: the same', async (t) => {

@@ -30,7 +30,11 @@ export interface GatewayOnRedis {
 }
 
 /** A gateway (role all, a file sink `local`) on the Redis that `queue` describes (YAML lines under `queue:`). */
-export async function gatewayOn (t: Teardownable, dir: string, queue: string, extra: { env?: Record<string, string>, yaml?: string } = {}): Promise<GatewayOnRedis> {
+/**
+ * `extra.sinks` are more entries of `sinks` (indented as such), `extra.routes` replace the one route,
+ * `extra.yaml` is appended at the top level.
+ */
+export async function gatewayOn (t: Teardownable, dir: string, queue: string, extra: { env?: Record<string, string>, yaml?: string, sinks?: string, routes?: string } = {}): Promise<GatewayOnRedis> {
   const prefix = uniquePrefix('topology')
   const eventsDir = join(dir, 'events')
   const configFile = join(dir, 'routes.yaml')
@@ -47,8 +51,9 @@ sinks:
     path: "${eventsDir}"
     batch: { max_events: 50, max_wait: 20ms }
     retry: { attempts: 20, initial_delay: 100ms, max_delay: 1s }
+${extra.sinks ?? ''}
 routes:
-  - { name: everything, match: {}, sinks: [local] }
+${extra.routes ?? '  - { name: everything, match: {}, sinks: [local] }'}
 ${extra.yaml ?? ''}`)
   const port = await freePort()
   const gateway = await startGateway(process.execPath, [BIN, 'serve', '--config', configFile],
