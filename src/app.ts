@@ -26,6 +26,8 @@ import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import queuePlugin from '../plugins/queue/index.js'
 import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
+import consolePlugin from '../plugins/console/index.js'
+import { sessionOf } from '../plugins/console/session.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
 declare module 'fastify' {
@@ -126,7 +128,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
 
   await management.register(healthRoutes, { backend, role, isClosing })
   await management.register(metricsRoute, { metrics })
-  await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle })
+  await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle, session: (request, token) => sessionOf(request, token) !== undefined })
+  await management.register(consolePlugin, { backend, ingestor, metrics, reloader, role, isClosing, throttle, reconciliation: () => app.reportingPoller?.latest })
   if (servesWebhooks(role)) {
     await app.register(healthRoutes, { backend, role, isClosing })
     await app.register(webhookRoutes, { config, ingestor, isClosing, throttle })

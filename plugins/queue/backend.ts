@@ -1,6 +1,7 @@
 /** The contract both queue backends (Redis/BullMQ and the embedded in-process one) fulfil. */
 import type { JobPayload, JobView } from '../../src/sinks/job.js'
 import type { RetrySettings } from '../../src/sinks/contract.js'
+import type { DeadLetterBook } from './dead-letter-book.js'
 
 export type IngestOutcome = 'accepted' | 'duplicate'
 
@@ -38,6 +39,18 @@ export interface QueueCounts {
   delayed: number
   failed: number
   completed: number
+}
+
+/** Events (not jobs) a queue holds, for the console: exact, or estimated from a sample of its jobs where jobs hold groups. */
+export interface EventCounts {
+  readonly waiting: number
+  readonly active: number
+  readonly delayed: number
+  readonly failed: number
+  /** True when a count is an estimate (jobs times the events per job of a sample). */
+  readonly estimated: boolean
+  /** When the event waiting longest was received, ms; undefined when none waits. */
+  readonly oldestWaitingAt: number | undefined
 }
 
 export interface DeadLetter {
@@ -96,6 +109,9 @@ export interface QueueBackend {
   deadLetters (queue: string, limit: number): Promise<DeadLetter[]>
   /** Moves a queue's dead letters back to waiting; answers how many. */
   retryDeadLetters (queue: string): Promise<number>
+  eventCounts (queue: string): Promise<EventCounts>
+  /** A queue's dead letters event by event: listed, grouped, re-queued, discarded, exported by reference or filter. */
+  readonly deadLetterBook: DeadLetterBook
   /** Runs `handler` for the queue's jobs; DeadLetterNow from the handler fails the job for good. */
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void
   /**

@@ -18,6 +18,9 @@ import { GroupConcurrency } from './group-concurrency.js'
 import { EventPermits } from './event-permits.js'
 import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
 import { replayDeadLetters } from './redis-replay.js'
+import { RedisDeadLetterJobs } from './redis-dead-letters.js'
+import { sampleEventCounts } from './redis-event-counts.js'
+import { DeadLetterBook } from './dead-letter-book.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
 import { PRODUCER_COMMAND_TIMEOUT_MS, closeClient, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
@@ -25,7 +28,7 @@ import { ReplicaWatch, RedisSetupError, isCluster, isConnected, verifyRedis } fr
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
 import { SentinelFollower } from './sentinel-follow.js'
 import {
-  EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome,
+  EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type EventCounts, type IngestOutcome,
   type JobHandler, type QueueBackend, type QueueCounts, type Refusal, type WorkerSettings
 } from './backend.js'
 import { withTimeout } from './timeout.js'
@@ -85,6 +88,7 @@ export class RedisBackend implements QueueBackend {
   /** Settles once Redis was checked (version, shard count); rejects for good when it must not be used. */
   private verified: Promise<void> | undefined
   private setupError: RedisSetupError | undefined
+  readonly deadLetterBook = new DeadLetterBook(new RedisDeadLetterJobs((name) => this.shardQueues(name), jobOptions))
 
   constructor (private readonly options: RedisBackendOptions) {
     this.producer = options.topology.client('producer')
@@ -246,6 +250,10 @@ export class RedisBackend implements QueueBackend {
     let retried = 0
     for (const shardQueue of this.shardQueues(queue)) retried += await replayDeadLetters(shardQueue)
     return retried
+  }
+
+  async eventCounts (queue: string): Promise<EventCounts> {
+    return await sampleEventCounts(this.shardQueues(queue), await this.counts(queue))
   }
 
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {

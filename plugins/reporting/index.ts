@@ -20,6 +20,13 @@ import { openReportingState, retentionFor } from './state.js'
 import { keyspaceOf } from '../queue/create.js'
 import { RedisTopology } from '../queue/redis-topology.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The poller where this process polls (roles `all` and `worker`); undefined elsewhere. */
+    reportingPoller: ReportingPoller | undefined
+  }
+}
+
 export interface ReportingPluginOptions {
   config: GatewayConfig
   reporting: ReportingConfig
@@ -45,10 +52,12 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
   let client: AppApiClient | undefined
   let gauges: ReportingGauges | undefined
   let schedule: PollSchedule | undefined
+  app.decorate('reportingPoller', undefined)
   if (options.runPoller) {
     client = new AppApiClient({ baseUrl: reporting.baseUrl, apiKey: reporting.apiKey, timeoutMs: reporting.requestTimeoutMs, metrics, logger: log })
     gauges = new ReportingGauges(metrics, state, log)
     const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log, now: options.now })
+    app.reportingPoller = poller
     const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
     const redis = config.queue.redis
     schedule = redis === undefined

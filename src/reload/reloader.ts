@@ -52,6 +52,13 @@ export interface ReloadSummary {
   readonly routes: number
 }
 
+/** The last reload that was tried (for the console): when, what triggered it, how it ended. */
+export interface ReloadRecord {
+  readonly at: number
+  readonly trigger: ReloadTrigger
+  readonly outcome: Exclude<ReloadOutcome, { result: 'skipped' }>
+}
+
 export interface ReloaderOptions {
   readonly ingestor: Ingestor
   readonly backend: QueueBackend
@@ -69,8 +76,14 @@ export class ConfigReloader {
   private watcher: FileWatch | undefined
   /** The file text last tried, so a file event without a change in content does nothing. */
   private lastText: string | undefined
+  private last: ReloadRecord | undefined
 
   constructor (private readonly options: ReloaderOptions) {}
+
+  /** The last reload that switched or failed; undefined before the first. */
+  get lastReload (): ReloadRecord | undefined {
+    return this.last
+  }
 
   get current (): GatewayConfig {
     return this.options.ingestor.config
@@ -170,7 +183,8 @@ export class ConfigReloader {
     metrics.seed(next.sources.keys(), next.sinks.values())
     metrics.configReloads.inc({ result: 'success' })
     logger.info({ file: next.file, trigger, ...summary }, 'configuration reloaded')
-    return { result: 'success', summary }
+    this.last = { at: Date.now(), trigger, outcome: { result: 'success', summary } }
+    return this.last.outcome
   }
 
   private fail (file: string, trigger: ReloadTrigger, errors: readonly string[]): ReloadOutcome {
@@ -179,7 +193,8 @@ export class ConfigReloader {
     for (const error of errors) logger.error({ file, trigger }, `config reload refused: ${error}`)
     logger.error({ file, trigger, errors: errors.length }, 'config reload failed: still running the previous configuration')
     metrics.configReloads.inc({ result: 'failure' })
-    return { result: 'failure', errors }
+    this.last = { at: Date.now(), trigger, outcome: { result: 'failure', errors } }
+    return this.last.outcome
   }
 }
 

@@ -104,7 +104,7 @@ t.test('against a running gateway: every event accepted or duplicate as intended
     '  route everything → local',
     '  route bounces → private',
     `  metrics: ${management}/metrics`,
-    `  admin: ${management}/admin/queues (bearer token)`,
+    `  admin: ${management}/admin/queues (bearer token), console ${management}/admin/ui`,
     `  config: ${configFile} (reloaded on SIGHUP and when the file changes)`
   ].join('\n'), 'the banner, on stderr: both listeners, sources and paths, sinks, routes, queue mode, role, metrics, admin, config')
 
