@@ -107,8 +107,11 @@ export interface QueueBackend {
   ping (): Promise<void>
   counts (queue: string): Promise<QueueCounts>
   deadLetters (queue: string, limit: number): Promise<DeadLetter[]>
-  /** Moves a queue's dead letters back to waiting; answers how many. */
-  retryDeadLetters (queue: string): Promise<number>
+  /**
+   * Moves the queue's dead letters (those failed until now) back to waiting, each with `attempts`
+   * attempts (the sink's full `retry.attempts`); answers how many events.
+   */
+  retryDeadLetters (queue: string, attempts: number): Promise<number>
   eventCounts (queue: string): Promise<EventCounts>
   /** A queue's dead letters event by event: listed, grouped, re-queued, discarded, exported by reference or filter. */
   readonly deadLetterBook: DeadLetterBook
@@ -137,4 +140,9 @@ export function deadLetterOf (id: string, data: JobPayload, attempts: number, er
     error,
     event
   }
+}
+
+/** The attempts a replayed dead letter of `queue` gets: its sink's whole retry budget. */
+export function replayAttempts (sinks: ReadonlyMap<string, { readonly retry: { readonly attempts: number } }>, queue: string): number {
+  return sinks.get(queue)?.retry.attempts ?? QUARANTINE_SETTINGS.retry.attempts
 }

@@ -238,11 +238,8 @@ export class EmbeddedBackend implements QueueBackend {
       .map((job) => deadLetterOf(job.id, job.data, job.attemptsMade, job.failedReason, job.finishedOn))
   }
 
-  async retryDeadLetters (name: string): Promise<number> {
-    const queue = this.queue(name)
-    const jobs = queue.failed.splice(0)
-    for (const job of jobs) queue.requeue(job, job.attempts)
-    return jobs.length
+  async retryDeadLetters (name: string, attempts: number): Promise<number> {
+    return await this.deadLetterBook.retry(name, { filter: { failedTo: this.now() + 1 } }, attempts)
   }
 
   async eventCounts (name: string): Promise<EventCounts> {

@@ -17,7 +17,6 @@ import { DeadLetterNow, eventsOf, isEventGroup, type EventGroup, type JobData } 
 import { GroupConcurrency } from './group-concurrency.js'
 import { EventPermits } from './event-permits.js'
 import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
-import { replayDeadLetters } from './redis-replay.js'
 import { RedisDeadLetterJobs } from './redis-dead-letters.js'
 import { sampleEventCounts } from './redis-event-counts.js'
 import { DeadLetterBook } from './dead-letter-book.js'
@@ -246,10 +245,9 @@ export class RedisBackend implements QueueBackend {
     ).slice(0, limit)
   }
 
-  async retryDeadLetters (queue: string): Promise<number> {
-    let retried = 0
-    for (const shardQueue of this.shardQueues(queue)) retried += await replayDeadLetters(shardQueue)
-    return retried
+  async retryDeadLetters (queue: string, attempts: number): Promise<number> {
+    // Only what failed before now: a replayed event that fails again at once is not taken twice.
+    return await this.deadLetterBook.retry(queue, { filter: { failedTo: Date.now() + 1 } }, attempts)
   }
 
   async eventCounts (queue: string): Promise<EventCounts> {

@@ -11,7 +11,7 @@
  * a replay, never act on a job the other has changed. Re-queueing:
  *   - a whole job: its data loses a split group's `a`/`d` history, its `attempts` option becomes
  *     the sink's, then BullMQ's own retry moves it to waiting with its attempts reset (as
- *     redis-replay.ts does);
+ *     the first replay did);
  *   - part of a group: a new job with those events is added first, then the old one keeps the rest;
  *     if the old one changed meanwhile, the new one is taken back. A crash between the two leaves
  *     the events in both (delivered once more on a later replay: at least once, never lost).

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
 import { ERROR_CODES } from '../errors.js'
 import type { LogThrottle } from '../log-throttle.js'
-import { QUARANTINE_QUEUE, type QueueBackend } from '../../plugins/queue/backend.js'
+import { QUARANTINE_QUEUE, replayAttempts, type QueueBackend } from '../../plugins/queue/backend.js'
 
 export interface AdminRouteOptions {
   backend: QueueBackend
@@ -85,7 +85,7 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRouteOpti
     const { sink } = request.params
     if (!isQueue(current(), sink)) return await unknownSink(reply, sink)
     return await answer(reply, async () => {
-      const retried = await backend.retryDeadLetters(sink)
+      const retried = await backend.retryDeadLetters(sink, replayAttempts(current().sinks, sink))
       request.log.info({ sink, retried, ip: request.ip }, 'dead letters re-queued through the admin API')
       return { sink, retried }
     })
