@@ -58,7 +58,7 @@ export const QueueSchema = Type.Object({
   replicas_ack: Type.Integer({ minimum: 0, maximum: 16, description: 'Replicas that must confirm a write (Redis WAIT) before ingest answers 200, so a primary that dies right after the answer loses nothing. Default 1 with redis_sentinel or redis_cluster, 0 with redis_url. When the primary has fewer replicas connected (just after a failover), it waits for those it has and counts the write as degraded.' }),
   prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', expected: 'made of letters, digits, _, . and -', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
   high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written. With shards, a shard may also hold at most twice its share.', default: 100000 }),
-  max_bytes: Size('Bytes of events queued in Redis (waiting or delayed in every sink queue, plus the quarantine) above which ingest answers 503 with Retry-After, like the high-water mark; estimated from the backlog and the sizes of recent events.', '512mb'),
+  max_bytes: Size('Bytes of events queued in Redis (waiting, delayed or being delivered in every sink queue, plus the quarantine) above which ingest answers 503 with Retry-After, like the high-water mark; estimated from the backlog and the sizes of recent events.', '512mb'),
   lock_duration: Duration('How long a worker holds a job before another may take it over; events of a crashed worker are delivered again after about this long.', '30s')
 }, { ...Strict, description: 'The queue backend.' })
 
