@@ -5,7 +5,7 @@
  */
 import { Registry } from 'prom-client'
 import type { TSchema } from '@sinclair/typebox'
-import { AdminSchema, BatchSchema, CommonSinkProperties, DedupeSchema, QueueSchema, ReportingSchema, RetrySchema, RouteSchema, ServerSchema, SourceSchema } from '../config/schema.js'
+import { BatchSchema, CommonSinkProperties, ConfigSchema, RetrySchema, RouteSchema, SourceSchema } from '../config/schema.js'
 import { allSinkDefinitions } from '../registry.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
 import { renderEnvironmentReference } from './environment.js'
@@ -50,6 +50,20 @@ function section (title: string, description: string | undefined, prefix: string
   return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required, noDefault)}\n`
 }
 
+/**
+ * A top-level section as the config file takes it (ConfigSchema's property, where `Type.Partial`
+ * makes every key optional, rather than the full schema the code resolves to), then a subsection
+ * for each of its keys that is an object of keys of its own (`queue.redis_sentinel`).
+ */
+function topSection (key: keyof typeof ConfigSchema.properties): string {
+  const schema = ConfigSchema.properties[key] as TSchema
+  const nested = Object.entries((schema as SchemaLike).properties ?? {})
+    .filter(([, value]) => value.type === 'object' && value.properties !== undefined)
+    .map(([name, value]) => section(`\`${key}.${name}\``, `${value.description ?? ''} Optional; when it is given, the keys marked (required) must be.`,
+      `${key}.${name}.`, value as TSchema))
+  return [section(`\`${key}\``, schema.description, `${key}.`, schema), ...nested].join('\n')
+}
+
 /** Bytes as routes.yaml writes them: the largest unit that divides them. */
 function size (bytes: number): string {
   if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}mb`
@@ -81,10 +95,11 @@ function batchDefaultsTable (): string {
 
 export function renderConfigReference (): string {
   const parts = [
-    section('`server`', ServerSchema.description, 'server.', ServerSchema),
-    section('`admin`', AdminSchema.description, 'admin.', AdminSchema),
-    section('`queue`', QueueSchema.description, 'queue.', QueueSchema),
-    section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
+    topSection('server'),
+    topSection('admin'),
+    topSection('queue'),
+    topSection('quarantine'),
+    topSection('dedupe'),
     section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
     `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
     section('`sinks.<name>.batch`', `${BatchSchema.description} Every key is optional; the defaults depend on the sink type:\n\n${batchDefaultsTable()}`, 'batch.', CommonSinkProperties.batch, 'by sink type'),
@@ -95,7 +110,7 @@ export function renderConfigReference (): string {
       `${definition.summary} ${renderBatchDefaults(definition.type)}`, '', definition.schema))
   }
   parts.push(section('`routes[]`', RouteSchema.description ?? 'Walked in order for every event; every matching route adds its sinks.', '', RouteSchema))
-  parts.push(section('`reporting`', ReportingSchema.description, 'reporting.', ReportingSchema))
+  parts.push(topSection('reporting'))
   return parts.join('\n')
 }
 
