@@ -86,6 +86,14 @@ export class RedisBackend implements QueueBackend {
    */
   private bytesWriting = 0
   private bytesWrittenSinceCount = 0
+  /**
+   * Bytes of the bodies this process quarantined lately, per second. A quarantined body is a dead
+   * letter within moments, and dead letters are in no count: only the next trim (in whichever
+   * process runs the quarantine's worker) measures it. Until that surely happened they are held
+   * against max_bytes here, so a flood of distinct bodies cannot pass the budget between two trims.
+   */
+  private readonly recentQuarantine: Array<{ second: number, bytes: number }> = []
+  private recentQuarantineBytes = 0
   private readonly timers: NodeJS.Timeout[] = []
   private closed = false
   private readonly writes: MergedEnqueue
@@ -206,7 +214,10 @@ export class RedisBackend implements QueueBackend {
     this.bytesWriting += bytes
     try {
       const outcome = await this.writes.enqueue(request)
-      if (outcome === 'accepted') this.bytesWrittenSinceCount += bytes
+      if (outcome === 'accepted') {
+        if (request.sinks.some((sink) => sink.name === QUARANTINE_QUEUE)) this.noteQuarantined(bytes)
+        else this.bytesWrittenSinceCount += bytes
+      }
       return outcome
     } finally {
       this.bytesWriting -= bytes
@@ -218,7 +229,7 @@ export class RedisBackend implements QueueBackend {
     const shard = keyspace.shardOf(request.source, request.dedupeKey)
     let events = 0
     let shardEvents = 0
-    let bytes = this.quarantineBytes + this.bytesWriting + this.bytesWrittenSinceCount
+    let bytes = this.quarantineBytes + this.recentQuarantineBytes + this.bytesWriting + this.bytesWrittenSinceCount
     for (const name of [...request.sinks, QUARANTINE_QUEUE]) {
       const backlogs = this.backlogs.get(name)
       if (backlogs === undefined) continue
@@ -363,7 +374,24 @@ export class RedisBackend implements QueueBackend {
     await Promise.all([closeClient(this.producer), closeClient(this.reader)])
   }
 
+  private noteQuarantined (bytes: number): void {
+    const second = Math.floor(Date.now() / 1000)
+    const last = this.recentQuarantine.at(-1)
+    if (last?.second === second) last.bytes += bytes
+    else this.recentQuarantine.push({ second, bytes })
+    this.recentQuarantineBytes += bytes
+  }
+
+  /** Forgets the quarantined bytes that two trims and a count have had the time to measure. */
+  private forgetMeasuredQuarantine (): void {
+    const measuredBy = (Date.now() - 2 * (this.options.quarantineTrimMs ?? QUARANTINE_TRIM_MS) - COUNT_REFRESH_MS) / 1000
+    while (this.recentQuarantine.length > 0 && (this.recentQuarantine[0] as { second: number }).second + 1 <= measuredBy) {
+      this.recentQuarantineBytes -= (this.recentQuarantine.shift() as { bytes: number }).bytes
+    }
+  }
+
   private async refresh (): Promise<void> {
+    this.forgetMeasuredQuarantine()
     if (!isConnected(this.reader)) return
     try {
       // Writes that ended before the counts are read are in them; later ones stay added until the next read.

@@ -71,3 +71,22 @@ for (const mode of ['redis', 'embedded'] as const) {
     t.ok((accepted - 1) * EVENT_BYTES < BUDGET, `refused once the events in hand fill the budget (${accepted} accepted)`)
   })
 }
+
+for (const mode of ['redis', 'embedded'] as const) {
+  t.test(`${mode}: quarantined bodies count against the budget at once, not at the next measure of the quarantine`, async (t) => {
+    const yaml = defaultYaml({ redis: mode === 'redis' }).replace('prefix: "{{prefix}}"', 'prefix: "{{prefix}}"\n  max_bytes: 40kb')
+    // Role all: the quarantine's worker dead-letters each body at once; the Redis backend measures its dead letters every 10 s.
+    const { app } = await build(t, { yaml })
+    let accepted = 0
+    const refused = await eventually(async () => {
+      const body = `not json ${accepted} ` + 'q'.repeat(EVENT_BYTES)
+      const response = await app.inject({ method: 'POST', url: '/webhooks/customerio', headers: signedHeaders(body), payload: body })
+      if (response.statusCode === 200) accepted++
+      // Time for the body to become a dead letter, and for the Redis backend's next count.
+      if (mode === 'redis') await new Promise((resolve) => setTimeout(resolve, 1100))
+      return response.statusCode === 503 ? response : undefined
+    }, 30_000, 'a 503 at the byte budget')
+    t.same(refused.json(), { error: 'store_unavailable', reason: 'max_bytes' })
+    t.ok((accepted - 1) * EVENT_BYTES < BUDGET, `refused once the quarantined bodies fill the budget (${accepted} accepted)`)
+  })
+}
