@@ -77,7 +77,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   })
   const management = Fastify({ loggerInstance: app.log.child({ listener: 'management' }), ...listenerOptions() })
   app.decorate('management', management)
-  // One throttle for the floods a listener may see: refusals (401, 503) and dropped connections.
+  // One throttle for the floods a listener may see: refusals (401, 503), quarantined bodies and dropped connections.
   const throttle = new LogThrottle()
   // Added first, so it runs last (onClose hooks run in reverse): the counts held until shutdown are written.
   app.addHook('onClose', async () => { throttle.close() })
@@ -91,7 +91,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
   metrics.seed(config.sources.keys(), config.sinks.values())
   const backend = options.backend ?? createQueueBackend(config, metrics, app.log, options.onFatal)
-  const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
+  const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log, throttle)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -3,6 +3,7 @@
  * the webhook route and by the replay of quarantined events.
  */
 import type { Logger } from './logger.js'
+import type { LogThrottle } from './log-throttle.js'
 import type { GatewayConfig } from './config/types.js'
 import { unroutableReason, type RoutableEvent } from './events.js'
 import { RoutingTable } from './routing.js'
@@ -54,7 +55,9 @@ export class Ingestor {
     private readonly backend: QueueBackend,
     routing: RoutingTable,
     private readonly metrics: GatewayMetrics,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    /** Quarantined bodies come in floods too (anyone holding the signing key can send them): one line per source and reason every few seconds. */
+    private readonly throttle: LogThrottle
   ) {
     this.generation = generationOf(config, routing)
   }
@@ -97,7 +100,8 @@ export class Ingestor {
         return 'duplicate'
       }
       this.metrics.eventsQuarantined.inc({ source })
-      this.logger.warn({ source, reason: problem, bytes: body.length }, 'signed body quarantined')
+      const bytes = body.length
+      this.throttle.write(`quarantined:${source}:${problem}`, (count) => this.logger.warn({ source, reason: problem, bytes, count }, 'signed body quarantined'))
       return 'quarantined'
     }
     const routable = event as RoutableEvent

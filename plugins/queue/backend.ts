@@ -99,8 +99,9 @@ export interface QueueBackend {
    * Whether a write may be tried now (cheap: read on every request, from counts refreshed every
    * second): undefined, or why not. Held against the high-water mark (events waiting or delayed in
    * the sinks named and the quarantine; on a cluster also the event's shard's share) and against
-   * `max_bytes` (the bytes those events and the quarantine hold). Where a job holds a group of
-   * events, the events are estimated from the jobs and the events per job recently written.
+   * `max_bytes` (the bytes those events, the events being delivered and the quarantine hold, and the
+   * writes since the last count). Where a job holds a group of events, the events are estimated
+   * from the jobs and the events per job recently written.
    */
   admit (request: AdmissionRequest): Refusal | undefined
   /** Throws when the backend cannot store events right now. */

@@ -63,7 +63,7 @@ export interface RedisBackendOptions {
   readonly onConnectionLost?: (reason: string) => void
 }
 
-/** Events (estimated) and bytes a queue holds in one shard, waiting or delayed. */
+/** Events (estimated) a queue holds in one shard, waiting or delayed; and their bytes, with those being delivered. */
 interface ShardBacklog { events: number, bytes: number }
 
 export class RedisBackend implements QueueBackend {
@@ -79,6 +79,21 @@ export class RedisBackend implements QueueBackend {
   private backlogs = new Map<string, ShardBacklog[]>()
   /** Bytes of the quarantined bodies kept, as last measured by a trim (in any process). */
   private quarantineBytes = 0
+  /**
+   * Bytes being written, and written since the counts were last read. admit() reads counts
+   * refreshed once a second: without these, a sender (or many at once) could write a second's
+   * worth of events past max_bytes before the next count saw them.
+   */
+  private bytesWriting = 0
+  private bytesWrittenSinceCount = 0
+  /**
+   * Bytes of the bodies this process quarantined lately, per second. A quarantined body is a dead
+   * letter within moments, and dead letters are in no count: only the next trim (in whichever
+   * process runs the quarantine's worker) measures it. Until that surely happened they are held
+   * against max_bytes here, so a flood of distinct bodies cannot pass the budget between two trims.
+   */
+  private readonly recentQuarantine: Array<{ second: number, bytes: number }> = []
+  private recentQuarantineBytes = 0
   private readonly timers: NodeJS.Timeout[] = []
   private closed = false
   private readonly writes: MergedEnqueue
@@ -195,7 +210,18 @@ export class RedisBackend implements QueueBackend {
   }
 
   async enqueue (request: EnqueueRequest): Promise<IngestOutcome> {
-    return await this.writes.enqueue(request)
+    const bytes = request.payload.b.length * request.sinks.length
+    this.bytesWriting += bytes
+    try {
+      const outcome = await this.writes.enqueue(request)
+      if (outcome === 'accepted') {
+        if (request.sinks.some((sink) => sink.name === QUARANTINE_QUEUE)) this.noteQuarantined(bytes)
+        else this.bytesWrittenSinceCount += bytes
+      }
+      return outcome
+    } finally {
+      this.bytesWriting -= bytes
+    }
   }
 
   admit (request: AdmissionRequest): Refusal | undefined {
@@ -203,7 +229,7 @@ export class RedisBackend implements QueueBackend {
     const shard = keyspace.shardOf(request.source, request.dedupeKey)
     let events = 0
     let shardEvents = 0
-    let bytes = this.quarantineBytes
+    let bytes = this.quarantineBytes + this.recentQuarantineBytes + this.bytesWriting + this.bytesWrittenSinceCount
     for (const name of [...request.sinks, QUARANTINE_QUEUE]) {
       const backlogs = this.backlogs.get(name)
       if (backlogs === undefined) continue
@@ -348,9 +374,28 @@ export class RedisBackend implements QueueBackend {
     await Promise.all([closeClient(this.producer), closeClient(this.reader)])
   }
 
+  private noteQuarantined (bytes: number): void {
+    const second = Math.floor(Date.now() / 1000)
+    const last = this.recentQuarantine.at(-1)
+    if (last?.second === second) last.bytes += bytes
+    else this.recentQuarantine.push({ second, bytes })
+    this.recentQuarantineBytes += bytes
+  }
+
+  /** Forgets the quarantined bytes that two trims and a count have had the time to measure. */
+  private forgetMeasuredQuarantine (): void {
+    const measuredBy = (Date.now() - 2 * (this.options.quarantineTrimMs ?? QUARANTINE_TRIM_MS) - COUNT_REFRESH_MS) / 1000
+    while (this.recentQuarantine.length > 0 && (this.recentQuarantine[0] as { second: number }).second + 1 <= measuredBy) {
+      this.recentQuarantineBytes -= (this.recentQuarantine.shift() as { bytes: number }).bytes
+    }
+  }
+
   private async refresh (): Promise<void> {
+    this.forgetMeasuredQuarantine()
     if (!isConnected(this.reader)) return
     try {
+      // Writes that ended before the counts are read are in them; later ones stay added until the next read.
+      const written = this.bytesWrittenSinceCount
       const backlogs = new Map<string, ShardBacklog[]>()
       await Promise.all([...this.queues].map(async ([name, queues]) => {
         const perShard = await Promise.all(queues.map(async (queue) => await countsOf(queue)))
@@ -358,12 +403,14 @@ export class RedisBackend implements QueueBackend {
         const eventsPerJob = this.writes.eventsPerJob(name)
         const bytesPerEvent = this.writes.bytesPerEvent(name)
         backlogs.set(name, perShard.map((counts) => {
+          // The mark counts events waiting; the bytes are also those a worker holds (active jobs stay in Redis until settled).
           const events = Math.round((counts.waiting + counts.delayed) * eventsPerJob)
-          return { events, bytes: events * bytesPerEvent }
+          return { events, bytes: Math.round((counts.waiting + counts.delayed + counts.active) * eventsPerJob) * bytesPerEvent }
         }))
         this.options.onCounts?.(name, sumCounts(perShard))
       }))
       this.backlogs = backlogs
+      this.bytesWrittenSinceCount -= written
       const measured = await this.reader.hvals(this.quarantineBytesKey)
       this.quarantineBytes = measured.reduce((sum, bytes) => sum + Number(bytes), 0)
     } catch (error) {

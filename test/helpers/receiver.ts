@@ -2,7 +2,7 @@
  * A local HTTP endpoint for a webhook sink to deliver to: it records every request and answers with
  * `status` (settable at any time), so a test can make a sink dead-letter and then heal it.
  */
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Teardownable } from './app.js'
 
@@ -48,4 +48,46 @@ export function webhookSinkYaml (name: string, receiver: Receiver, attempts = 1)
     timeout: 2s
     batch: { max_events: 20, max_wait: 10ms }
     retry: { attempts: ${attempts}, initial_delay: 20ms, max_delay: 50ms }`
+}
+
+export interface HeldReceiver {
+  readonly url: string
+  /** The event_id of every event received, answered or held. */
+  readonly received: string[]
+  /** Answers the held requests and every later one 200. */
+  release: () => void
+}
+
+/**
+ * An endpoint that leaves every request unanswered until `release()`: a sink target that hangs, so
+ * the events routed to it stay queued in Redis (without retries or dead letters) until the test
+ * lets them through. Keeps only event ids, so large events cost the test no memory.
+ */
+export async function startHeldReceiver (t: Teardownable): Promise<HeldReceiver> {
+  const received: string[] = []
+  const held: ServerResponse[] = []
+  let released = false
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      received.push(String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event_id?: unknown }).event_id))
+      if (released) response.writeHead(200).end()
+      else held.push(response)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    received,
+    release: () => {
+      released = true
+      for (const response of held.splice(0)) response.writeHead(200).end()
+    }
+  }
 }

@@ -104,3 +104,19 @@ for (const mode of ['redis', 'embedded'] as const) {
     await eventually(async () => dropped.get('max_age') === 1 && await failedQuarantine(app) === 0 ? true : undefined, 5000, 'dropped by age')
   })
 }
+
+t.test('quarantined bodies are warnings, one line per source and reason per interval, with how many it stands for', async (t) => {
+  const logs: Record<string, unknown>[] = []
+  const { app } = await build(t, { yaml: defaultYaml({ redis: false }), logs: { write: (line) => { logs.push(JSON.parse(line) as Record<string, unknown>) } } })
+  // Anyone holding the signing key can send these as fast as the gateway answers.
+  for (let i = 0; i < 30; i++) t.same(await post(app, garbage(`flood ${i}`)), { statusCode: 200, json: { status: 'quarantined' } })
+  for (let i = 0; i < 5; i++) t.same(await post(app, JSON.stringify({ event_id: `no-metric-${i}`, object_type: 'email' })), { statusCode: 200, json: { status: 'quarantined' } })
+
+  const quarantined = (): Record<string, unknown>[] => logs.filter((line) => line.msg === 'signed body quarantined')
+    .map(({ level, source, reason, count }) => ({ level, source, reason, count }))
+  const line = (reason: string, count: number): Record<string, unknown> => ({ level: 40, source: 'customerio', reason, count })
+  t.same(quarantined(), [line('not_a_json_object', 1), line('missing_metric', 1)], 'the first of each, at once')
+  await app.close()
+  t.same(quarantined().slice(2), [line('not_a_json_object', 29), line('missing_metric', 4)], 'the rest counted, written when the interval ends (here: at shutdown)')
+  t.notOk(logs.some((entry) => JSON.stringify(entry).includes('flood')), 'no body in the log')
+})

@@ -14,6 +14,7 @@ import { build, type Built } from '../../helpers/app.js'
 import { signedHeaders } from '../../helpers/sign.js'
 import { parseConfig } from '../../../src/config/load.js'
 import { Ingestor } from '../../../src/ingest.js'
+import { LogThrottle } from '../../../src/log-throttle.js'
 import { RoutingTable } from '../../../src/routing.js'
 import { GatewayMetrics } from '../../../plugins/metrics/metrics.js'
 import { EmbeddedBackend } from '../../../plugins/queue/embedded-backend.js'
@@ -31,7 +32,7 @@ t.test('the tail listens to ingest only while someone watches, and keeps a bound
   const config = parseConfig(consoleYaml({ redis: false }).replaceAll('{{dir}}', '/tmp/unused').replaceAll('{{prefix}}', 'unused'), 'test.yaml', {})
   const backend = new EmbeddedBackend({ dedupeWindowMs: 60_000 })
   t.teardown(async () => await backend.close())
-  const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), new GatewayMetrics(new Registry(), { defaultMetrics: false }), pino({ level: 'silent' }))
+  const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), new GatewayMetrics(new Registry(), { defaultMetrics: false }), pino({ level: 'silent' }), new LogThrottle())
   let now = 1_000_000
   let listeners = 0
   const tail = new LiveTail((listener) => {
