@@ -37,7 +37,13 @@ const BACKOFF_TYPE = 'cio-gateway'
 const STORE_TIMEOUT_MS = PRODUCER_COMMAND_TIMEOUT_MS
 const COUNT_REFRESH_MS = 1000
 const QUARANTINE_TRIM_MS = 10_000
-const COMPLETED_KEPT = { count: 1000, age: 3600 }
+/**
+ * Delivered jobs kept per sink (over all its shards), for an hour at most: enough for the admin
+ * API's `completed` count and a look at what went through. They hold their bodies and are outside
+ * `queue.max_bytes`, so few are kept, and a cluster's shards share the number.
+ */
+const COMPLETED_KEPT_PER_SINK = 100
+const COMPLETED_KEPT_SECONDS = 3600
 /** On a cluster, one shard may hold this many times its even share of the high-water mark. */
 const SHARD_SHARE_SLACK = 2
 
@@ -102,7 +108,7 @@ export class RedisBackend implements QueueBackend {
   /** Settles once Redis was checked (version, shard count); rejects for good when it must not be used. */
   private verified: Promise<void> | undefined
   private setupError: RedisSetupError | undefined
-  readonly deadLetterBook = new DeadLetterBook(new RedisDeadLetterJobs((name) => this.shardQueues(name), jobOptions))
+  readonly deadLetterBook = new DeadLetterBook(new RedisDeadLetterJobs((name) => this.shardQueues(name), (attempts) => this.jobOptions(attempts)))
 
   constructor (private readonly options: RedisBackendOptions) {
     this.producer = options.topology.client('producer')
@@ -118,7 +124,7 @@ export class RedisBackend implements QueueBackend {
       client: async () => await this.client(),
       keyspace: options.keyspace,
       queue: (name, shard) => this.shardQueues(name)[shard] as Queue,
-      jobOptions: (sink) => jobOptions(sink.retry.attempts),
+      jobOptions: (sink) => this.jobOptions(sink.retry.attempts),
       // One quarantined body per job: each is shown, replayed and dropped on its own.
       eventsPerJob: (queue) => queue === QUARANTINE_QUEUE ? 1 : Number.POSITIVE_INFINITY,
       dedupeTtlMs: options.dedupeWindowMs,
@@ -156,6 +162,15 @@ export class RedisBackend implements QueueBackend {
     if (Date.now() - this.lastRedisError < 10_000) return
     this.lastRedisError = Date.now()
     this.options.logger.error({ error: error.message, redis: this.options.topology.describe() }, 'redis connection error')
+  }
+
+  private jobOptions (attempts: number): JobsOptions {
+    return {
+      attempts,
+      backoff: { type: BACKOFF_TYPE },
+      removeOnComplete: { count: Math.max(1, Math.ceil(COMPLETED_KEPT_PER_SINK / this.options.keyspace.shards)), age: COMPLETED_KEPT_SECONDS },
+      removeOnFail: false
+    }
   }
 
   /** The BullMQ queue of `name` in every shard (one on a single node or Sentinel), for readers of the dead letters. */
@@ -289,7 +304,7 @@ export class RedisBackend implements QueueBackend {
     this.shardQueues(queue).forEach((shardQueue, shard) => {
       const splitJobs = async (jobs: readonly SplitJob[]): Promise<void> => {
         await shardQueue.addBulk(jobs.map((job) => ({
-          name: EVENT_JOB_NAME, data: job.data, opts: { ...jobOptions(job.attempts), jobId: job.id, delay: job.delayMs }
+          name: EVENT_JOB_NAME, data: job.data, opts: { ...this.jobOptions(job.attempts), jobId: job.id, delay: job.delayMs }
         })))
       }
       const concurrency = new GroupConcurrency(perShard)
@@ -497,13 +512,4 @@ async function settleStartup (items: readonly { waitUntilReady: () => Promise<un
 /** Where dedupe marks live on one node: `{prefix}:_dedupe:{source}:{key}` (keyspace.ts has every shard's). */
 export function dedupePrefixOf (prefix: string): string {
   return `${prefix}:_dedupe:`
-}
-
-function jobOptions (attempts: number): JobsOptions {
-  return {
-    attempts,
-    backoff: { type: BACKOFF_TYPE },
-    removeOnComplete: COMPLETED_KEPT,
-    removeOnFail: false
-  }
 }
