@@ -1,24 +1,38 @@
 /**
- * From a verified body to a stored event: parse, route, dedupe and enqueue, or quarantine. Shared by
- * the webhook route and by the replay of quarantined events.
+ * From a verified body to stored events: parse (by source type), route, dedupe and enqueue, or
+ * quarantine. Shared by the webhook route, the replay of quarantined events and report events.
  */
+import type { TObject } from '@sinclair/typebox'
 import type { Logger } from './logger.js'
-import type { GatewayConfig } from './config/types.js'
-import { unroutableReason, type RoutableEvent } from './events.js'
+import type { GatewayConfig, SourceConfig } from './config/types.js'
+import type { RoutableEvent } from './events.js'
 import { RoutingTable } from './routing.js'
+import { isUnroutable, type RequestPart, type RoutingFields, type SourceDefinition, type UnroutablePart } from './sources/definition.js'
+import { DEFAULT_SOURCE_TYPE, sourceType, type SourceType } from './sources/registry.js'
 import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { metricLabel, objectTypeLabel } from '../plugins/metrics/metrics.js'
 import { QUARANTINE_SETTINGS, type QueueBackend, type Refusal, type SinkQueueSettings } from '../plugins/queue/backend.js'
-import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import type { JobPayload } from './sinks/job.js'
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'unrouted' | 'quarantined'
 
+/** How many events of a request ended each way. */
+export type IngestCounts = Record<IngestStatus, number>
+
+/**
+ * The answer to a webhook request, as its source type answers (SourceDefinition.answer): one event's
+ * status, or the counts of a request that may carry many events.
+ */
+export type IngestAnswer = { readonly status: IngestStatus } | IngestCounts
+
 /** Why an event could not be stored; the caller answers 503 with Retry-After. */
 export class StoreUnavailable extends Error {
   override readonly name = 'StoreUnavailable'
-  constructor (readonly reason: 'redis_unavailable' | Refusal, options?: ErrorOptions) {
+  /** Of a request of several events: what was stored before the answer (the retry finds those duplicate). */
+  readonly stored: IngestCounts | undefined
+  constructor (readonly reason: 'redis_unavailable' | Refusal, options?: ErrorOptions & { stored?: IngestCounts }) {
     super(reason, options)
+    this.stored = options?.stored
   }
 }
 
@@ -79,35 +93,83 @@ export class Ingestor {
     this.acceptedListeners.push(listener)
   }
 
-  async ingest (source: string, body: Buffer, receivedAt: number): Promise<IngestStatus> {
-    const raw = body.toString('utf8')
-    const payloadFor = (dedupeKey: string): JobPayload => ({ s: source, r: receivedAt, b: raw, e: dedupeKey })
-    const event = parseJson(raw)
-    const problem = unroutableReason(event)
-    if (problem !== undefined) {
-      // Deduped on the body's SHA-256 and held against the limits like any event (SPEC §5).
-      const outcome = await this.write(this.generation, source, payloadFor(dedupeKeyOf({}, body)), [QUARANTINE_SETTINGS])
-      if (outcome === 'duplicate') {
+  /**
+   * Verified body → stored events: the source type splits it into events (one, or a batch), each
+   * routed, deduped and enqueued on its own, the parts that are not routable events quarantined one
+   * by one. The events of one request are enqueued in the same turn, so the backend writes them
+   * together. Throws StoreUnavailable when any event could not be stored, after every write of the
+   * request has settled; a retry of the request finds the stored ones duplicate.
+   */
+  async ingest (source: SourceConfig, body: Buffer, receivedAt: number): Promise<IngestAnswer> {
+    const type = sourceType(source.type)
+    const parts = type.parse(body)
+    // One generation for the whole request: a reload in between never splits a batch over two configurations.
+    const generation = this.generation
+    const payloadType = type.type === DEFAULT_SOURCE_TYPE ? undefined : type.type
+    const store = (part: RequestPart): Promise<IngestStatus> => this.store(generation, source.name, type, part, receivedAt, payloadType)
+    if (type.answer === 'status' && parts.length === 1) {
+      const part = parts[0] as RequestPart
+      const status = await store(part)
+      if (status === 'quarantined') this.logger.warn({ source: source.name, reason: (part as UnroutablePart).reason, bytes: body.length }, 'signed body quarantined')
+      return { status }
+    }
+    const outcomes = await Promise.allSettled(parts.map(store))
+    const counts: IngestCounts = { accepted: 0, duplicate: 0, unrouted: 0, quarantined: 0 }
+    const quarantined: Record<string, number> = {}
+    let failure: unknown
+    outcomes.forEach((outcome, index) => {
+      if (outcome.status === 'rejected') {
+        failure ??= outcome.reason
+        return
+      }
+      counts[outcome.value]++
+      if (outcome.value === 'quarantined') {
+        const { reason } = parts[index] as UnroutablePart
+        quarantined[reason] = (quarantined[reason] ?? 0) + 1
+      }
+    })
+    // One line per request, not per event: a batch of 1,000 malformed events is one problem.
+    if (counts.quarantined > 0) this.logger.warn({ source: source.name, events: parts.length, quarantined, bytes: body.length }, 'signed request: events quarantined')
+    if (failure instanceof StoreUnavailable) throw new StoreUnavailable(failure.reason, { cause: failure.cause, stored: counts })
+    if (failure !== undefined) throw failure
+    return counts
+  }
+
+  /** One part of a request: quarantined, or routed and stored; counted either way. */
+  private async store (generation: Generation, source: string, type: SourceDefinition<SourceType, TObject>, part: RequestPart,
+    receivedAt: number, payloadType: string | undefined): Promise<IngestStatus> {
+    const payload: JobPayload = payloadType === undefined
+      ? { s: source, r: receivedAt, b: part.raw, e: part.dedupeKey }
+      : { s: source, r: receivedAt, b: part.raw, e: part.dedupeKey, t: payloadType }
+    if (isUnroutable(part)) {
+      // Deduped on the SHA-256 of its text and held against the limits like any event (SPEC §5).
+      if (await this.write(generation, source, payload, [QUARANTINE_SETTINGS]) === 'duplicate') {
         this.metrics.eventsDuplicate.inc({ source })
         return 'duplicate'
       }
       this.metrics.eventsQuarantined.inc({ source })
-      this.logger.warn({ source, reason: problem, bytes: body.length }, 'signed body quarantined')
       return 'quarantined'
     }
-    const routable = event as RoutableEvent
-    this.metrics.eventsReceived.inc({ source, object_type: objectTypeLabel(routable.object_type), metric: metricLabel(routable.metric) })
-    const outcome = await this.route(source, routable, payloadFor(dedupeKeyOf(routable, body)))
+    const { event, fields } = part
+    this.metrics.eventsReceived.inc({ source, object_type: objectTypeLabel(fields.object_type), metric: metricLabel(fields.metric) })
+    const outcome = await this.routeIn(generation, source, event, fields, payload)
     if (outcome === 'duplicate') this.metrics.eventsDuplicate.inc({ source })
     else if (outcome === 'unrouted') this.metrics.eventsUnrouted.inc({ source })
-    else for (const listener of this.acceptedListeners) listener(source, routable)
+    else if (type.toldToListeners) for (const listener of this.acceptedListeners) listener(source, event as RoutableEvent)
     return outcome
   }
 
-  /** Routes and stores an event that parsed; used again when quarantined events are replayed. */
-  async route (source: string, event: RoutableEvent, payload: JobPayload): Promise<'accepted' | 'duplicate' | 'unrouted'> {
-    const generation = this.generation
-    const sinks = generation.routing.sinksFor(source, event)
+  /**
+   * Routes and stores an event that parsed; used again when quarantined events are replayed and for
+   * report events. `fields` are its routing fields when they are not its own object_type and metric.
+   */
+  async route (source: string, event: Readonly<Record<string, unknown>>, payload: JobPayload, fields: RoutingFields = event as RoutableEvent): Promise<'accepted' | 'duplicate' | 'unrouted'> {
+    return await this.routeIn(this.generation, source, event, fields, payload)
+  }
+
+  private async routeIn (generation: Generation, source: string, event: Readonly<Record<string, unknown>>, fields: RoutingFields,
+    payload: JobPayload): Promise<'accepted' | 'duplicate' | 'unrouted'> {
+    const sinks = generation.routing.sinksFor(source, event, fields)
     if (sinks.length === 0) return 'unrouted'
     return await this.write(generation, source, payload, sinks.map((name) => generation.sinkSettings.get(name) as SinkQueueSettings))
   }
@@ -125,13 +187,5 @@ export class Ingestor {
     } finally {
       if (--generation.writes === 0) generation.drained.splice(0).forEach((resolve) => resolve())
     }
-  }
-}
-
-function parseJson (raw: string): unknown {
-  try {
-    return JSON.parse(raw)
-  } catch {
-    return undefined
   }
 }

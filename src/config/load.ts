@@ -4,10 +4,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument } from 'yaml'
-import { Type, type TObject } from '@sinclair/typebox'
+import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { parseDuration, parseSize } from '../units.js'
 import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
-import { ConfigSchema, CommonSinkProperties, type RawConfig, type RawRoute } from './schema.js'
+import { findSourceType, unknownSourceTypeMessage, type SourceType } from '../sources/registry.js'
+import { ConfigSchema, CommonSinkProperties, CommonSourceProperties, type RawConfig, type RawRoute } from './schema.js'
 import { interpolateDocument } from './interpolate.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
@@ -41,7 +42,7 @@ export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv 
   const locator = new Locator(document, lines)
   const problems = validateAgainst(ConfigSchema, data, [], locator)
   const raw = data as RawConfig
-  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkQueue(raw, locator))
+  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkSources(raw, locator), ...checkQueue(raw, locator))
   if (problems.length > 0) {
     const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
     const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
@@ -50,17 +51,40 @@ export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv 
   return resolve(raw, file, env)
 }
 
-const sinkSchemas = new Map<string, TObject>()
-
-function sinkSchema (type: string, options: TObject): TObject {
-  let schema = sinkSchemas.get(type)
+/** A type's options schema with the common keys added: unknown keys are errors, as everywhere. */
+function withCommon (cache: Map<string, TObject>, type: string, common: Record<string, TSchema>, options: TObject): TObject {
+  let schema = cache.get(type)
   if (schema === undefined) {
-    schema = Type.Object({ ...CommonSinkProperties, ...options.properties }, {
+    schema = Type.Object({ ...common, ...options.properties }, {
       additionalProperties: false, required: ['type', ...(options.required ?? [])]
     })
-    sinkSchemas.set(type, schema)
+    cache.set(type, schema)
   }
   return schema
+}
+
+const sourceSchemas = new Map<string, TObject>()
+const sinkSchemas = new Map<string, TObject>()
+
+function windowMsOf (raw: RawConfig): number {
+  return parseDuration(raw.dedupe?.window ?? '24h')
+}
+
+function checkSources (raw: RawConfig, locator: Locator): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  const context = { dedupeWindowMs: windowMsOf(raw), dedupeWindow: raw.dedupe?.window ?? '24h' }
+  for (const [name, entry] of Object.entries(raw.sources)) {
+    const definition = findSourceType(entry.type)
+    if (definition === undefined) {
+      problems.push(locator.problem(['sources', name, 'type'], unknownSourceTypeMessage(entry.type)))
+      continue
+    }
+    const schemaProblems = validateAgainst(withCommon(sourceSchemas, definition.type, CommonSourceProperties, definition.schema), entry, ['sources', name], locator)
+    problems.push(...schemaProblems)
+    if (schemaProblems.length > 0) continue
+    for (const { key, message } of definition.problems?.(entry, context) ?? []) problems.push(locator.problem(['sources', name, key], message))
+  }
+  return problems
 }
 
 function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {
@@ -71,7 +95,7 @@ function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {
       problems.push(locator.problem(['sinks', name, 'type'], unknownSinkTypeMessage(entry.type)))
       continue
     }
-    problems.push(...validateAgainst(sinkSchema(definition.type, definition.schema), entry, ['sinks', name], locator))
+    problems.push(...validateAgainst(withCommon(sinkSchemas, definition.type, CommonSinkProperties, definition.schema), entry, ['sinks', name], locator))
   }
   return problems
 }
@@ -87,13 +111,6 @@ function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessE
       if (!Object.hasOwn(raw.sinks, sink)) problems.push(locator.problem(['routes', index, 'sinks', sinkIndex], `sink '${sink}' is not defined`))
     })
   })
-  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
-  for (const [name, source] of Object.entries(raw.sources)) {
-    if (source.tolerance !== undefined && parseDuration(source.tolerance) > windowMs) {
-      problems.push(locator.problem(['sources', name, 'tolerance'],
-        `tolerance ${source.tolerance} is longer than dedupe.window ${raw.dedupe?.window ?? '24h'}: replays outside the dedupe window would be accepted`))
-    }
-  }
   const port = env.PORT
   if (port !== undefined && port !== '' && !/^[0-9]{1,5}$/.test(port)) {
     problems.push({ line: 1, col: 1, path: 'server.port', message: `environment variable PORT='${port}' is not a port number` })
@@ -102,15 +119,12 @@ function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessE
 }
 
 function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
-  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
+  const windowMs = windowMsOf(raw)
   const sources = new Map<string, SourceConfig>()
-  for (const [name, source] of Object.entries(raw.sources)) {
-    sources.set(name, {
-      name,
-      type: source.type,
-      secrets: source.secrets,
-      toleranceMs: source.tolerance === undefined ? windowMs : parseDuration(source.tolerance)
-    })
+  for (const [name, entry] of Object.entries(raw.sources)) {
+    const definition = findSourceType(entry.type)
+    if (definition === undefined) throw new Error(unknownSourceTypeMessage(entry.type))
+    sources.set(name, { name, type: definition.type as SourceType, ...definition.resolve(entry, { dedupeWindowMs: windowMs, dedupeWindow: raw.dedupe?.window ?? '24h' }) })
   }
   const sinks = new Map<string, SinkConfig>()
   for (const [name, entry] of Object.entries(raw.sinks)) sinks.set(name, resolveSink(name, entry as Record<string, unknown>))

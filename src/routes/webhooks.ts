@@ -70,12 +70,11 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
         return await reply.code(401).send({ error: ERROR_CODES.invalidSignature, reason: rejected })
       }
       try {
-        const status = await ingestor.ingest(source.name, body, Date.now())
-        return await reply.code(200).send({ status })
+        return await reply.code(200).send(await ingestor.ingest(source, body, Date.now()))
       } catch (error) {
         if (!(error instanceof StoreUnavailable)) throw error
         app.metrics.ingestUnavailable.inc({ source: source.name, reason: error.reason })
-        request.log.error({ source: source.name, reason: error.reason, cause: (error.cause as Error | undefined)?.message }, 'event not stored: answered 503')
+        request.log.error({ source: source.name, reason: error.reason, cause: (error.cause as Error | undefined)?.message, stored: error.stored }, 'event not stored: answered 503')
         return await storeUnavailable(reply, error.reason)
       }
     } finally {

@@ -146,7 +146,8 @@ t.test('a partition value cannot add or fake a key level', async (t) => {
 
 t.test('the same events make the same object name, so a retry after a crash overwrites instead of duplicating', async (t) => {
   const event = (eventId: string): DeliveryEvent => ({
-    eventId, source: 'customerio', receivedAt: 0, event: { object_type: 'email', metric: 'sent', timestamp: 1726000000 }, body: '{}', line: '{}', size: 2
+    eventId, source: 'customerio', sourceType: 'customerio', objectType: 'email', metric: 'sent', timeMs: 1726000000_000, receivedAt: 0,
+    event: { object_type: 'email', metric: 'sent', timestamp: 1726000000 }, body: '{}', line: '{}', size: 2
   })
   t.equal(objectName([event('a'), event('b')]), objectName([event('a'), event('b')]))
   t.not(objectName([event('a'), event('b')]), objectName([event('a')]))
