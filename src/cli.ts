@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { ROLES, type Role } from './app.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType, unknownSourceTypeMessage, type SourceType } from './sources/registry.js'
 
 export const USAGE = `Usage:
   cio-gateway [serve] [--config routes.yaml] [--role all|ingest|worker]
@@ -11,8 +12,10 @@ export const USAGE = `Usage:
   cio-gateway replay --sink NAME [--config routes.yaml]
       re-queue a sink's dead-lettered events (or _quarantine's) in Redis; prints how many
   cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]
+                       [--source-type customerio|customerio_pipelines]
       send realistic signed events (every object type and metric, a few duplicates, one unknown
-      metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET
+      metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET;
+      --source-type customerio_pipelines sends Data Pipelines batches of 1 to 1,000 events instead
 
 The config file is --config, else $CIO_GATEWAY_CONFIG, else ./routes.yaml.
 The role is --role, else $CIO_GATEWAY_ROLE, else all.`
@@ -31,6 +34,7 @@ export async function main (argv: readonly string[]): Promise<number> {
       count: { type: 'string' },
       rate: { type: 'string' },
       seed: { type: 'string' },
+      'source-type': { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' }
@@ -86,19 +90,21 @@ export async function main (argv: readonly string[]): Promise<number> {
       const count = numberOption(values.count, SIMULATE_DEFAULTS.count, (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000)
       const rate = numberOption(values.rate, SIMULATE_DEFAULTS.rate, (n) => n > 0 && n <= 100_000)
       const seed = numberOption(values.seed, Math.floor(Math.random() * 2 ** 32), (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32)
+      const sourceType = stringOption(values['source-type']) ?? DEFAULT_SOURCE_TYPE
       const problems = [
         url === undefined ? 'simulate needs --url (the gateway, e.g. http://127.0.0.1:8080/webhooks/customerio)' : '',
         secret === undefined ? 'simulate needs the signing key: --secret KEY or $CIO_WEBHOOK_SECRET' : '',
         count === undefined ? '--count must be an integer from 1 to 1000000' : '',
         rate === undefined ? '--rate must be a number of events per second above 0' : '',
-        seed === undefined ? '--seed must be an integer from 0 to 4294967295' : ''
+        seed === undefined ? '--seed must be an integer from 0 to 4294967295' : '',
+        findSourceType(sourceType) === undefined ? `--source-type: ${unknownSourceTypeMessage(sourceType)}` : ''
       ].filter((problem) => problem !== '')
       if (problems.length > 0) {
         process.stderr.write(`${problems.join('\n')}\n${USAGE}\n`)
         return 2
       }
       try {
-        return await simulate({ url: url as string, secret: secret as string, count: count as number, rate: rate as number, seed: seed as number, json: values.json === true, verbose: values.verbose === true },
+        return await simulate({ url: url as string, secret: secret as string, count: count as number, rate: rate as number, seed: seed as number, json: values.json === true, verbose: values.verbose === true, sourceType: sourceType as SourceType },
           { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
       } catch (error) {
         process.stderr.write(`cio-gateway simulate: ${(error as Error).message}\n`)

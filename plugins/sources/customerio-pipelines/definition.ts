@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox'
 import { defineSource, type RequestPart, type RoutingFields } from '../../../src/sources/definition.js'
 import { SourceSecrets } from '../../../src/config/schema.js'
 import { dedupeKeyFor } from '../../dedupe/key.js'
-import { CALL_TYPES, JOURNEYS_METRIC_EVENTS } from './catalog.js'
+import { CALL_TYPES, JOURNEYS_EVENT_NAMES } from './catalog.js'
 import { memberTexts } from './members.js'
 import { precheckPipelinesSignature, verifyPipelinesSignature } from './signature.js'
 
@@ -54,7 +54,7 @@ export const customerioPipelinesSource = defineSource({
   dedupeKeyOf: (event, raw) => dedupeKeyFor(event.messageId, raw),
   knownValues: {
     objectTypes: CALL_TYPES,
-    metrics: [...CALL_TYPES, ...Object.values(JOURNEYS_METRIC_EVENTS).flat()]
+    metrics: [...CALL_TYPES, ...JOURNEYS_EVENT_NAMES]
   }
 })
 
