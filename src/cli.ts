@@ -1,5 +1,5 @@
 /**
- * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay.
+ * The `cio-gateway` command (SPEC §9): serve (default), check-config, simulate, replay, reconcile.
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
@@ -11,6 +11,9 @@ export const USAGE = `Usage:
   cio-gateway check-config [--config routes.yaml]
   cio-gateway replay --sink NAME [--config routes.yaml]
       re-queue a sink's dead-lettered events (or _quarantine's) in Redis; prints how many
+  cio-gateway reconcile [--days N] [--max-gap 0.5%,5] [--json] [--config routes.yaml]
+      compare Customer.io's daily counts with the webhooks received, per campaign, newsletter,
+      broadcast, day and metric; exit 1 when a completed day's gap is over the limit
   cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]
                        [--source-type customerio|customerio_pipelines]
       send realistic signed events (every object type and metric, a few duplicates, one unknown
@@ -35,6 +38,8 @@ export async function main (argv: readonly string[]): Promise<number> {
       rate: { type: 'string' },
       seed: { type: 'string' },
       'source-type': { type: 'string' },
+      days: { type: 'string' },
+      'max-gap': { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' }
@@ -82,6 +87,11 @@ export async function main (argv: readonly string[]): Promise<number> {
       } catch (error) {
         return reportStartupError(error)
       }
+    }
+    case 'reconcile': {
+      const { runReconcile } = await import('./commands/reconcile.js')
+      return await runReconcile(configFile, { days: stringOption(values.days), maxGap: stringOption(values['max-gap']), json: values.json === true },
+        { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
     }
     case 'simulate': {
       const { SIMULATE_DEFAULTS, simulate } = await import('./commands/simulate.js')

@@ -12,7 +12,7 @@ const PREFIX = 'cio_gateway_'
 const KNOWN_OBJECT_TYPES = new Set<string>([...allSourceDefinitions().flatMap((source) => source.knownValues.objectTypes), 'report'])
 const KNOWN_METRICS = new Set<string>([
   ...allSourceDefinitions().flatMap((source) => source.knownValues.metrics),
-  'campaign_metrics', 'newsletter_metrics'
+  'campaign_metrics', 'newsletter_metrics', 'broadcast_metrics'
 ])
 
 export function objectTypeLabel (value: string): string {
@@ -46,6 +46,8 @@ export class GatewayMetrics {
   readonly reportingLastSuccess: Gauge
   readonly campaignMetric: Gauge<'campaign_id' | 'metric'>
   readonly reconciliationGap: Gauge<'campaign_id' | 'metric'>
+  readonly newsletterReconciliationGap: Gauge<'newsletter_id' | 'metric'>
+  readonly broadcastReconciliationGap: Gauge<'broadcast_id' | 'metric'>
   readonly configReloads: Counter<'result'>
   readonly quarantineDropped: Counter<'reason'>
   readonly replicationDegraded: Counter
@@ -71,6 +73,8 @@ export class GatewayMetrics {
     this.reportingLastSuccess = new Gauge({ name: `${PREFIX}reporting_last_success_timestamp_seconds`, help: 'Unix time of the last complete poll of the Reporting API.', registers })
     this.campaignMetric = new Gauge({ name: `${PREFIX}campaign_metric`, help: "Today's totals per campaign and metric from the Reporting API.", labelNames: ['campaign_id', 'metric'], registers })
     this.reconciliationGap = new Gauge({ name: `${PREFIX}reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per campaign and metric, for the last complete UTC day (positive: webhooks missing).", labelNames: ['campaign_id', 'metric'], registers })
+    this.newsletterReconciliationGap = new Gauge({ name: `${PREFIX}newsletter_reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per newsletter and metric, for the last complete EST (UTC-05:00) day (positive: webhooks missing).", labelNames: ['newsletter_id', 'metric'], registers })
+    this.broadcastReconciliationGap = new Gauge({ name: `${PREFIX}broadcast_reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per API-triggered broadcast and metric, for the last complete EST (UTC-05:00) day (positive: webhooks missing).", labelNames: ['broadcast_id', 'metric'], registers })
     this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
     this.quarantineDropped = new Counter({ name: `${PREFIX}quarantine_dropped_total`, help: 'Quarantined bodies dropped to keep the quarantine bounded, by reason (max_events, max_age).', labelNames: ['reason'], registers })
     this.replicationDegraded = new Counter({ name: `${PREFIX}ingest_replication_degraded_total`, help: 'Events acknowledged with fewer replicas than queue.replicas_ack confirming them, because the primary had fewer online (just after a failover).', registers })

@@ -1,9 +1,19 @@
 /**
  * A small client of Customer.io's App API (https://api.customer.io or https://api-eu.customer.io)
- * for the four reporting endpoints the poller reads. Every request goes through one pacer (10/s),
- * is retried on 429 (after Retry-After), 5xx, timeouts and network errors, and is counted in
+ * for the reporting endpoints the poller reads. Every request goes through one pacer (10/s), is
+ * retried on 429 (after Retry-After), 5xx, timeouts and network errors, and is counted in
  * `reporting_requests_total{endpoint,status}`. The API key is sent in the Authorization header only
  * and never logged: log lines carry the endpoint template, the status and the attempt.
+ *
+ * Shapes follow the published App API spec (https://docs.customer.io/integrations/api/app/):
+ * - `GET /v1/campaigns` → `{ campaigns: [{ id, name, state, active, updated, … }] }` (listCampaigns);
+ * - `GET /v1/campaigns/{id}/metrics?version=2&res=days&tz=&start=&end=` → `{ metric: { series: { <name>: [n, …] } } }`,
+ *   one value per period from `start` (campaignMetrics);
+ * - `GET /v1/newsletters?limit=&start=` → `{ newsletters: [{ id, name, sent_at, updated, … }], next }` (listNewsletters);
+ * - `GET /v1/newsletters/{id}/metrics?period=days&steps=` and `GET /v1/broadcasts/{id}/metrics?period=days&steps=`
+ *   → `{ metric: { series: … } }`, "from oldest to newest", at most 45 days, "Days start at 00:00 EST"
+ *   (getNewsletterMetrics, broadcastMetrics);
+ * - `GET /v1/broadcasts` → `{ broadcasts: [{ id, name, state, active, updated, … }] }` (listBroadcasts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request, type Dispatcher } from 'undici'
@@ -13,13 +23,26 @@ import { RequestPacer, APP_API_PACE } from './pacer.js'
 import { APP_API_RETRY, backoffMs, retryAfterMs, type RetrySettings } from './retry.js'
 
 /** Bounded `endpoint` label values. */
-export type Endpoint = '/v1/campaigns' | '/v1/campaigns/{id}/metrics' | '/v1/newsletters' | '/v1/newsletters/{id}/metrics'
+export type Endpoint =
+  | '/v1/campaigns' | '/v1/campaigns/{id}/metrics'
+  | '/v1/newsletters' | '/v1/newsletters/{id}/metrics'
+  | '/v1/broadcasts' | '/v1/broadcasts/{id}/metrics'
 
-export interface CampaignSummary {
+/** The most days `period=days` serves ("Maximums are 24 hours, 45 days, 12 weeks, or 121 months"). */
+export const PERIOD_DAYS_MAX = 45
+
+/** Newsletters per page of `GET /v1/newsletters`. */
+export const NEWSLETTER_PAGE_LIMIT = 100
+
+/** A campaign or broadcast of the list endpoints. */
+export interface WorkflowSummary {
   readonly id: number
   readonly name: string | undefined
-  /** `state: running` (or, from older answers without a state, `active: true`). */
-  readonly running: boolean
+  /** `running`, `draft`, `stopped`, … (undefined in older answers). */
+  readonly state: string | undefined
+  readonly active: boolean
+  /** Unix seconds of the last change (starting and stopping change it). */
+  readonly updated: number | undefined
 }
 
 export interface NewsletterSummary {
@@ -50,7 +73,7 @@ export interface AppApiOptions {
   readonly retry?: RetrySettings
 }
 
-/** Pages of `GET /v1/newsletters` followed at most; a guard against a `next` that never ends. */
+/** Pages of a list followed at most; a guard against a `next` that never ends. */
 const MAX_PAGES = 1000
 
 export class AppApiClient {
@@ -66,15 +89,8 @@ export class AppApiClient {
     this.authorization = `Bearer ${options.apiKey}`
   }
 
-  async listCampaigns (signal?: AbortSignal): Promise<CampaignSummary[]> {
-    const body = await this.get('/v1/campaigns', '/v1/campaigns', {}, signal)
-    return arrayAt(body, 'campaigns').flatMap((item) => {
-      const id = integerAt(item, 'id')
-      if (id === undefined) return []
-      const state = (item as { state?: unknown }).state
-      const running = typeof state === 'string' ? state === 'running' : (item as { active?: unknown }).active === true
-      return [{ id, name: stringAt(item, 'name'), running }]
-    })
+  async listCampaigns (signal?: AbortSignal): Promise<WorkflowSummary[]> {
+    return workflows(await this.get('/v1/campaigns', '/v1/campaigns', {}, signal), 'campaigns')
   }
 
   /** Daily series in UTC from `start` to `end` (unix seconds); undefined when the campaign is gone (404). */
@@ -84,13 +100,14 @@ export class AppApiClient {
     return body === undefined ? undefined : seriesOf(body)
   }
 
-  /** Every newsletter, following `next` from page to page. */
+  /** Every newsletter, `limit` a page, following `next` from page to page. */
   async listNewsletters (signal?: AbortSignal): Promise<NewsletterSummary[]> {
     const newsletters: NewsletterSummary[] = []
     const seen = new Set<string>()
     let start: string | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
-      const body = await this.get('/v1/newsletters', '/v1/newsletters', start === undefined ? {} : { start }, signal)
+      const query: Record<string, string> = { limit: String(NEWSLETTER_PAGE_LIMIT), ...(start === undefined ? {} : { start }) }
+      const body = await this.get('/v1/newsletters', '/v1/newsletters', query, signal)
       for (const item of arrayAt(body, 'newsletters')) {
         const id = integerAt(item, 'id')
         if (id !== undefined) newsletters.push({ id, name: stringAt(item, 'name'), sentAt: integerAt(item, 'sent_at') })
@@ -104,13 +121,20 @@ export class AppApiClient {
     return newsletters
   }
 
-  /**
-   * Daily series of the last `days` days, oldest first. This endpoint has no UTC option: its days
-   * start at 00:00 US Eastern time. undefined when the newsletter is gone (404).
-   */
+  /** Daily series (EST days) of the last `days` days, oldest first, at most 45; undefined when the newsletter is gone (404). */
   async newsletterMetrics (id: number, days: number, signal?: AbortSignal): Promise<Series | undefined> {
-    const body = await this.get('/v1/newsletters/{id}/metrics', `/v1/newsletters/${id}/metrics`,
-      { period: 'days', steps: String(days) }, signal, { notFoundIsEmpty: true })
+    const body = await this.get('/v1/newsletters/{id}/metrics', `/v1/newsletters/${id}/metrics`, periodDays(days), signal, { notFoundIsEmpty: true })
+    return body === undefined ? undefined : seriesOf(body)
+  }
+
+  /** API-triggered broadcasts. */
+  async listBroadcasts (signal?: AbortSignal): Promise<WorkflowSummary[]> {
+    return workflows(await this.get('/v1/broadcasts', '/v1/broadcasts', {}, signal), 'broadcasts')
+  }
+
+  /** Daily series (EST days) of the last `days` days, oldest first, at most 45; undefined when the broadcast is gone (404). */
+  async broadcastMetrics (id: number, days: number, signal?: AbortSignal): Promise<Series | undefined> {
+    const body = await this.get('/v1/broadcasts/{id}/metrics', `/v1/broadcasts/${id}/metrics`, periodDays(days), signal, { notFoundIsEmpty: true })
     return body === undefined ? undefined : seriesOf(body)
   }
 
@@ -184,6 +208,19 @@ function networkReason (error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string') return code
   return error instanceof Error ? error.name : 'error'
+}
+
+/** `period=days&steps=`: never more than the endpoint serves, never below its minimum of 1 (two days). */
+function periodDays (days: number): Record<string, string> {
+  return { period: 'days', steps: String(Math.max(1, Math.min(PERIOD_DAYS_MAX, days))) }
+}
+
+function workflows (body: unknown, key: 'campaigns' | 'broadcasts'): WorkflowSummary[] {
+  return arrayAt(body, key).flatMap((item) => {
+    const id = integerAt(item, 'id')
+    if (id === undefined) return []
+    return [{ id, name: stringAt(item, 'name'), state: stringAt(item, 'state'), active: (item as { active?: unknown }).active === true, updated: integerAt(item, 'updated') }]
+  })
 }
 
 function seriesOf (body: unknown): Series {

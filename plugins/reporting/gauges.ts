@@ -1,7 +1,8 @@
 /**
  * Puts a poll's results on this process's gauges. The poll runs on one replica, but Prometheus
  * scrapes them all: every worker replica reads the latest snapshot from the shared state and shows
- * the same values, and series of campaigns that stopped running are removed rather than frozen.
+ * the same values, and series of campaigns, newsletters and broadcasts that are no longer polled are
+ * removed rather than frozen.
  */
 import type { Gauge } from 'prom-client'
 import type { Logger } from '../../src/logger.js'
@@ -11,15 +12,17 @@ import type { ReportingSnapshot, ReportingState } from './state.js'
 type Triple = readonly [string, string, number]
 
 export class ReportingGauges {
-  private readonly shown = new Map<Gauge<'campaign_id' | 'metric'>, Set<string>>()
+  private readonly shown = new Map<Gauge<string>, Set<string>>()
   private appliedPolledAt = -1
   private timer: NodeJS.Timeout | undefined
 
   constructor (private readonly metrics: GatewayMetrics, private readonly state: ReportingState, private readonly logger: Logger) {}
 
   apply (snapshot: ReportingSnapshot): void {
-    this.replace(this.metrics.campaignMetric, snapshot.campaignMetrics)
-    this.replace(this.metrics.reconciliationGap, snapshot.gaps)
+    this.replace(this.metrics.campaignMetric, 'campaign_id', snapshot.campaignMetrics)
+    this.replace(this.metrics.reconciliationGap, 'campaign_id', snapshot.gaps)
+    this.replace(this.metrics.newsletterReconciliationGap, 'newsletter_id', snapshot.newsletterGaps ?? [])
+    this.replace(this.metrics.broadcastReconciliationGap, 'broadcast_id', snapshot.broadcastGaps ?? [])
     if (snapshot.lastSuccessAt > 0) this.metrics.reportingLastSuccess.set(snapshot.lastSuccessAt / 1000)
     this.appliedPolledAt = snapshot.polledAt
   }
@@ -44,17 +47,17 @@ export class ReportingGauges {
     }
   }
 
-  private replace (gauge: Gauge<'campaign_id' | 'metric'>, values: readonly Triple[]): void {
+  private replace (gauge: Gauge<string>, idLabel: string, values: readonly Triple[]): void {
     const before = this.shown.get(gauge) ?? new Set<string>()
     const now = new Set<string>()
-    for (const [campaignId, metric, value] of values) {
-      gauge.set({ campaign_id: campaignId, metric }, value)
-      now.add(`${campaignId}\n${metric}`)
+    for (const [id, metric, value] of values) {
+      gauge.set({ [idLabel]: id, metric }, value)
+      now.add(`${id}\n${metric}`)
     }
     for (const key of before) {
       if (now.has(key)) continue
-      const [campaignId, metric] = key.split('\n') as [string, string]
-      gauge.remove({ campaign_id: campaignId, metric })
+      const [id, metric] = key.split('\n') as [string, string]
+      gauge.remove({ [idLabel]: id, metric })
     }
     this.shown.set(gauge, now)
   }

@@ -1,7 +1,7 @@
 /**
- * The reporting plugin (SPEC §7): counts accepted webhooks per campaign, day and metric in every
- * role, and where workers run (roles `all` and `worker`) polls the Reporting API on one shared
- * schedule, emits report events and publishes the campaign and reconciliation gauges.
+ * The reporting plugin (SPEC §7): counts accepted webhooks per campaign, newsletter or broadcast,
+ * day and metric in every role, and where workers run (roles `all` and `worker`) polls the App API
+ * on one shared schedule, emits report events and publishes the campaign and reconciliation gauges.
  *
  * Registered after the queue plugin: Fastify runs onClose hooks in reverse order of registration,
  * so the poller stops (and its report events are written) before the queue closes its workers.
@@ -16,7 +16,7 @@ import { ReportingGauges } from './gauges.js'
 import { ReportingPoller } from './poller.js'
 import { WebhookCounter } from './reconciliation.js'
 import { BullmqPollSchedule, TimerPollSchedule, type PollSchedule } from './schedule.js'
-import { MemoryReportingState, RedisReportingState, type ReportingState } from './state.js'
+import { openReportingState, retentionFor } from './state.js'
 import { keyspaceOf } from '../queue/create.js'
 import { RedisTopology } from '../queue/redis-topology.js'
 
@@ -35,12 +35,7 @@ const FOLLOW_MS = 15_000
 async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOptions): Promise<void> {
   const { config, reporting, ingestor, metrics } = options
   const log = app.log.child({ component: 'reporting' })
-  const retention = { receivedDays: 8, emittedDays: reporting.lookbackDays + 2 }
-  const topology = config.queue.redis === undefined ? undefined : new RedisTopology(config.queue.redis)
-  const prefix = keyspaceOf(config.queue).globalPrefix
-  const state: ReportingState = topology === undefined
-    ? new MemoryReportingState(retention)
-    : new RedisReportingState(topology.client('state'), prefix, retention)
+  const state = openReportingState(config.queue, retentionFor(reporting.lookbackDays))
   const counter = new WebhookCounter(state, log)
   counter.start()
   ingestor.onAccepted((_source, event) => counter.count(event))
@@ -53,9 +48,10 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
     gauges = new ReportingGauges(metrics, state, log)
     const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log })
     const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
-    schedule = topology === undefined
+    const redis = config.queue.redis
+    schedule = redis === undefined
       ? new TimerPollSchedule({ intervalMs: reporting.intervalMs, logger: log, run })
-      : new BullmqPollSchedule({ connect: () => topology.client('worker'), prefix, intervalMs: reporting.intervalMs, logger: log, run })
+      : new BullmqPollSchedule({ connect: () => new RedisTopology(redis).client('worker'), prefix: keyspaceOf(config.queue).globalPrefix, intervalMs: reporting.intervalMs, logger: log, run })
     gauges.startFollowing(Math.min(FOLLOW_MS, reporting.intervalMs))
     app.addHook('onReady', async () => schedule?.start())
   }

@@ -1,6 +1,6 @@
 /**
- * Report events (SPEC §7): one event per (campaign or newsletter, metric, complete day), routed
- * through routes.yaml under the source name `reporting` like any webhook. Their ids are
+ * Report events (SPEC §7): one event per (campaign, newsletter or broadcast, metric, complete day),
+ * routed through routes.yaml under the source name `reporting` like any webhook. Their ids are
  * deterministic, `report:<kind>:<id>:<metric>:<YYYY-MM-DD>`, so a re-poll of the same day is a
  * duplicate.
  *
@@ -13,15 +13,12 @@ import type { Logger } from '../../src/logger.js'
 import type { RoutableEvent } from '../../src/events.js'
 import { StoreUnavailable, type Ingestor } from '../../src/ingest.js'
 import type { JobPayload } from '../../src/sinks/job.js'
-import { addDays, dayStartMs } from './days.js'
-import type { CampaignSummary, NewsletterSummary, Series } from './app-api.js'
+import { EASTERN_TIME_ZONE, dayStartMs } from './days.js'
 import type { ReportingState } from './state.js'
+import { easternKind, type TargetMetrics } from './targets.js'
 
 /** The source name report events are routed under (`match: { source: reporting }`). */
 export const REPORTING_SOURCE = 'reporting'
-
-/** Newsletter series have no time-zone option; Customer.io cuts their days at 00:00 US Eastern. */
-export const NEWSLETTER_TIME_ZONE = 'America/New_York'
 
 /** Series names become label values and event fields: keep them to plain identifiers. */
 export function isMetricName (name: string): boolean {
@@ -31,53 +28,27 @@ export function isMetricName (name: string): boolean {
 export interface ReportEvent extends RoutableEvent {
   event_id: string
   object_type: 'report'
-  metric: 'campaign_metrics' | 'newsletter_metrics'
+  metric: 'campaign_metrics' | 'newsletter_metrics' | 'broadcast_metrics'
   timestamp: number
   data: Record<string, unknown>
 }
 
-/** `days[i]` is the UTC day of `series[metric][i]`; the last day is today and is skipped. */
-export function campaignReportEvents (campaign: CampaignSummary, series: Series, days: readonly string[]): ReportEvent[] {
+/** The events of a target's `days` (complete days in its day boundary), one per series and day with a count. */
+export function reportEvents (target: TargetMetrics, days: readonly string[]): ReportEvent[] {
+  const { kind, id, name } = target
   const events: ReportEvent[] = []
-  for (const [metric, values] of series) {
+  for (const [metric, counts] of target.series) {
     if (!isMetricName(metric)) continue
-    for (let index = 0; index < Math.min(values.length, days.length - 1); index++) {
-      const count = values[index] ?? 0
-      const day = days[index] as string
+    for (const day of days) {
+      const count = counts.get(day) ?? 0
       if (count === 0) continue
       events.push({
-        event_id: `report:campaign:${campaign.id}:${metric}:${day}`,
+        event_id: `report:${kind}:${id}:${metric}:${day}`,
         object_type: 'report',
-        metric: 'campaign_metrics',
-        timestamp: dayStartMs(day) / 1000,
-        data: { campaign_id: campaign.id, campaign_name: campaign.name, metric, date: day, count, time_zone: 'UTC' }
-      })
-    }
-  }
-  return events
-}
-
-/**
- * Newsletter series are oldest first and end with the current (Eastern) day: the value `back` places
- * from the end belongs to `today - back`. `today` is the Eastern day of the poll. As for campaigns,
- * the lookback counts today, so it covers `lookbackDays - 1` complete days (at least one).
- */
-export function newsletterReportEvents (newsletter: NewsletterSummary, series: Series, today: string, lookbackDays: number): ReportEvent[] {
-  const events: ReportEvent[] = []
-  const completeDays = Math.max(1, lookbackDays - 1)
-  for (const [metric, values] of series) {
-    if (!isMetricName(metric)) continue
-    for (let back = 1; back <= Math.min(completeDays, values.length - 1); back++) {
-      const count = values[values.length - 1 - back] ?? 0
-      if (count === 0) continue
-      const day = addDays(today, -back)
-      events.push({
-        event_id: `report:newsletter:${newsletter.id}:${metric}:${day}`,
-        object_type: 'report',
-        metric: 'newsletter_metrics',
+        metric: `${kind}_metrics`,
         // Midnight UTC of the labelled day, so time-partitioned sinks file it under that date.
         timestamp: dayStartMs(day) / 1000,
-        data: { newsletter_id: newsletter.id, newsletter_name: newsletter.name, metric, date: day, count, time_zone: NEWSLETTER_TIME_ZONE }
+        data: { [`${kind}_id`]: id, [`${kind}_name`]: name, metric, date: day, count, time_zone: easternKind(kind) ? EASTERN_TIME_ZONE : 'UTC' }
       })
     }
   }

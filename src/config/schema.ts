@@ -119,7 +119,7 @@ export const ReportingSchema = Type.Object({
   region: Type.Unsafe<'us' | 'eu'>({ type: 'string', enum: ['us', 'eu'], description: '`us` → https://api.customer.io, `eu` → https://api-eu.customer.io.', default: 'us' }),
   base_url: Type.String({ description: 'Overrides the region URL (tests, proxies).', default: '' }),
   interval: Duration('Time between two polls.', '10m'),
-  lookback: Type.Integer({ minimum: 1, maximum: 90, description: 'Days of metrics fetched per poll.', default: 7 }),
+  lookback: Type.Integer({ minimum: 1, maximum: 90, description: 'Days of metrics fetched and reconciled per poll, today included; newsletters and broadcasts at most 45 (the most their metrics endpoints serve). Webhook counts are kept lookback + 2 days.', default: 7 }),
   timeout: Duration('Longest wait for one App API response, for its headers and again for its body.', '30s')
 }, { ...Strict, description: 'The Reporting (App) API poller.' })
 

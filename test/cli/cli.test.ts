@@ -45,7 +45,7 @@ t.test('with REDIS_URL set, npm start uses BullMQ', async (t) => {
   t.teardown(async () => await deleteKeys(prefix))
   const gateway = await startGateway('npm', ['start', '--silent'], cleanEnv({ PORT: String(port), CIO_GATEWAY_DATA_DIR: dir, REDIS_URL, CIO_GATEWAY_PREFIX: prefix }))
   t.teardown(() => { gateway.signal('SIGKILL') })
-  t.match(gateway.output(), `queue: redis (prefix ${prefix})`)
+  t.match(gateway.output(), `queue: redis ${new URL(REDIS_URL).host} (prefix ${prefix})`)
   const event = sampleEvent()
   t.same(await sendSigned(port, event), { status: 200, body: { status: 'accepted' } })
   await eventually(() => readLines(dir).length > 0 ? true : undefined)

@@ -6,7 +6,7 @@ import { CATALOG_PAIRS, UNKNOWN_METRIC, planSimulation, seededRandom, type Plann
 import { BIN, cleanEnv, processYaml, runCli, startGateway } from '../helpers/process.js'
 import { eventually, readLines, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
-import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
+import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { TEST_SECRET } from '../helpers/sign.js'
 
 const catalog = JSON.parse(readFileSync(new URL('../fixtures/catalog.json', import.meta.url), 'utf8')) as Record<string, string[] | string>
@@ -91,7 +91,7 @@ t.test('against a running gateway: every event accepted or duplicate as intended
   const banner = gateway.output().slice(gateway.output().indexOf('cio-gateway listening on'))
   t.match(banner, [
     `cio-gateway listening on ${base} (role: all)`,
-    `  queue: redis (prefix ${prefix})`,
+    `  queue: redis ${new URL(REDIS_URL).host} (prefix ${prefix})`,
     `  source customerio: POST ${base}/webhooks/customerio (1 secret)`,
     '  sink local: file',
     '  sink private: file (redacts data.identifiers.email, data.recipient)',

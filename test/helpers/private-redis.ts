@@ -1,5 +1,6 @@
 /** A redis-server of the test's own, on a free port, that the test may stop and start at will. */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 
@@ -12,6 +13,46 @@ export async function freePort (): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : 0
       server.close(() => resolve(port))
     })
+  })
+}
+
+/** A cluster node also listens on its port + 10000 (the cluster bus). */
+const CLUSTER_BUS_OFFSET = 10_000
+const handedOut = new Set<number>()
+
+/**
+ * A port p for a redis-server that a test may kill and start again on the same port, with p and
+ * p + 10000 (a cluster node's bus port) both free on 127.0.0.1 and neither handed out before by
+ * this process. Unlike freePort() it draws from below the kernel's ephemeral range (both p and its
+ * bus port): an ephemeral port that a killed server gave up is soon the local end of some outgoing
+ * connection, and the server could not bind it again. Ports are drawn at random so that test
+ * processes running side by side rarely try the same one; the bind check catches the rest.
+ */
+export async function freeRedisPort (): Promise<number> {
+  const ephemeralStart = Number(readProcFile('/proc/sys/net/ipv4/ip_local_port_range')?.trim().split(/\s+/)[0] ?? 32768)
+  const lowest = 10_000
+  const highest = ephemeralStart - CLUSTER_BUS_OFFSET - 1
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = lowest + Math.floor(Math.random() * (highest - lowest + 1))
+    const bus = port + CLUSTER_BUS_OFFSET
+    if (handedOut.has(port) || handedOut.has(bus)) continue
+    if (!(await canListen(port)) || !(await canListen(bus))) continue
+    handedOut.add(port)
+    handedOut.add(bus)
+    return port
+  }
+  throw new Error(`no free port pair p, p + ${CLUSTER_BUS_OFFSET} found in ${lowest}-${highest} on 127.0.0.1`)
+}
+
+function readProcFile (path: string): string | undefined {
+  try { return readFileSync(path, 'utf8') } catch { return undefined }
+}
+
+async function canListen (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }
 

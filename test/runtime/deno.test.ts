@@ -112,7 +112,7 @@ t.test('deno task start with REDIS_URL: BullMQ on Redis, file sink, metrics, SIG
   const prefix = uniquePrefix('deno')
   t.teardown(async () => await deleteKeys(prefix))
   const gateway = await exercise(t, { REDIS_URL, CIO_GATEWAY_PREFIX: prefix })
-  t.match(gateway.output(), `queue: redis (prefix ${prefix})`)
+  t.match(gateway.output(), `queue: redis ${new URL(REDIS_URL).host} (prefix ${prefix})`)
   const ready = await fetch(`http://127.0.0.1:${gateway.port}/readyz`)
   t.strictSame({ status: ready.status, body: await ready.json() }, { status: 200, body: { status: 'ready', role: 'all', queue: 'redis', checks: { config: 'ok', queue: 'ok' }, warnings: [] } })
   const redis = new Redis(REDIS_URL)

@@ -35,13 +35,16 @@ async function setup (t: Teardownable, fake: Partial<FakeAppApiOptions>, client:
   return { api, appApi, registry, lines }
 }
 
-t.test('campaigns: bearer token, only running ones are marked running, v2 daily metrics in UTC', async (t) => {
+t.test('campaigns: bearer token, the list as published, v2 daily metrics in UTC', async (t) => {
   const { api, appApi, registry } = await setup(t, {
-    campaigns: [{ id: 5, name: 'Welcome', state: 'running' }, { id: 6, name: 'Old', state: 'stopped' }],
+    campaigns: [{ id: 5, name: 'Welcome', state: 'running', updated: 1_790_000_000 }, { id: 6, name: 'Old', state: 'stopped', updated: 1_780_000_000 }],
     campaignSeries: (_id, days) => ({ delivered: days.map((_day, index) => index + 1), opened: days.map(() => 0) })
   })
   const campaigns = await appApi.listCampaigns()
-  t.same(campaigns, [{ id: 5, name: 'Welcome', running: true }, { id: 6, name: 'Old', running: false }])
+  t.same(campaigns, [
+    { id: 5, name: 'Welcome', state: 'running', active: true, updated: 1_790_000_000 },
+    { id: 6, name: 'Old', state: 'stopped', active: false, updated: 1_780_000_000 }
+  ])
   const start = Date.parse('2026-03-01T00:00:00Z') / 1000
   const series = await appApi.campaignMetrics(5, start, start + 2 * 86400 + 3600)
   t.same(series, new Map([['delivered', [1, 2, 3]], ['opened', [0, 0, 0]]]))
@@ -52,18 +55,34 @@ t.test('campaigns: bearer token, only running ones are marked running, v2 daily 
   t.equal(await appApi.campaignMetrics(99, start, start + 86400), undefined, 'a campaign that is gone (404) has no series')
 })
 
-t.test('newsletters: the list follows next until the last page', async (t) => {
+t.test('newsletters: the list is asked with a limit and followed over next; metrics ask at most 45 days', async (t) => {
   const newsletters = Array.from({ length: 5 }, (_v, index) => ({ id: 100 + index, name: `N${index}`, sent_at: 1_700_000_000 + index }))
   const { api, appApi } = await setup(t, {
     newsletters,
     newsletterPageSize: 2,
-    newsletterSeries: (_id, steps) => ({ sent: Array.from({ length: steps + 1 }, () => 4) })
+    newsletterSeries: (_id, days) => ({ sent: days.map(() => 4) })
   })
   const listed = await appApi.listNewsletters()
   t.same(listed.map((newsletter) => newsletter.id), [100, 101, 102, 103, 104])
   t.equal(listed[4]?.sentAt, 1_700_000_004)
-  t.same(api.requests.map((request) => request.query.get('start')), [null, 'page-1', 'page-2'], 'three pages, each asked with the previous next token')
-  t.same(await appApi.newsletterMetrics(100, 7), new Map([['sent', [4, 4, 4, 4, 4, 4, 4, 4]]]))
+  t.same(api.requests.map((request) => request.query.get('start')), [null, 'offset-2', 'offset-4'], 'three pages, each asked with the previous next token')
+  t.same(api.requests.map((request) => request.query.get('limit')), ['100', '100', '100'], 'each page asked with a limit')
+  t.same(await appApi.newsletterMetrics(100, 7), new Map([['sent', [4, 4, 4, 4, 4, 4, 4, 4]]]), 'steps=7: the spec\'s steps + 1 days')
+  await appApi.newsletterMetrics(100, 90)
+  t.same(Object.fromEntries(api.requests.at(-1)?.query ?? []), { period: 'days', steps: '45' }, 'a lookback of 90 asks for the published maximum of 45 days')
+  t.equal(await appApi.newsletterMetrics(999, 7), undefined, 'a newsletter that is gone (404) has no series')
+  t.same(api.problems, [])
+})
+
+t.test('broadcasts: the list and their daily metrics, like newsletters', async (t) => {
+  const { api, appApi, registry } = await setup(t, {
+    broadcasts: [{ id: 2, name: 'Price drop', state: 'running', updated: 1_790_000_000 }],
+    broadcastSeries: (_id, days) => ({ delivered: days.map((_day, index) => index) })
+  })
+  t.same(await appApi.listBroadcasts(), [{ id: 2, name: 'Price drop', state: 'running', active: true, updated: 1_790_000_000 }])
+  t.same(await appApi.broadcastMetrics(2, 3), new Map([['delivered', [0, 1, 2, 3]]]))
+  t.same(Object.fromEntries(api.requests.at(-1)?.query ?? []), { period: 'days', steps: '3' })
+  t.equal(await sampleValue(registry, 'cio_gateway_reporting_requests_total', { endpoint: '/v1/broadcasts/{id}/metrics', status: '200' }), 1)
   t.same(api.problems, [])
 })
 

@@ -1,10 +1,11 @@
+/** Webhooks counted by the gateway against Customer.io's own daily counts: the gap gauges of the poller. */
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { build, eventually, sampleValue, type Teardownable } from '../../helpers/app.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../../helpers/sign.js'
-import { API_KEY, DAY_MS, reportingYaml, startFakeAppApi, utcDays } from './fixtures/fake-app-api.js'
+import { API_KEY, DAY_MS, estDayOf, reportingYaml, startFakeAppApi, utcDays } from './fixtures/fake-app-api.js'
 
 async function post (app: FastifyInstance, event: Record<string, unknown>): Promise<string> {
   const body = JSON.stringify(event)
@@ -12,40 +13,61 @@ async function post (app: FastifyInstance, event: Record<string, unknown>): Prom
   return (response.json() as { status: string }).status
 }
 
-/** Customer.io's side: campaign 5 delivered 7 and opened 3 yesterday; campaign 6 delivered 2. */
+const { yesterday } = utcDays()
+const estYesterday = estDayOf(Date.now() - DAY_MS)
+const onDay = (days: string[], day: string, value: number, otherwise = 1): number[] => days.map((each) => (each === day ? value : otherwise))
+
+/**
+ * Customer.io's side, yesterday: campaign 5 delivered 7, opened 3 (2 by people), suppressed 2;
+ * campaign 6 delivered 2; newsletter 300 opened 4; broadcast 2 delivered 3 (EST days for those two).
+ */
 async function fakeApi (t: Teardownable): ReturnType<typeof startFakeAppApi> {
-  const { yesterday } = utcDays()
-  const onYesterday = (days: string[], value: number, otherwise = 1): number[] => days.map((day) => (day === yesterday ? value : otherwise))
   return await startFakeAppApi(t, {
     apiKey: API_KEY,
     campaigns: [{ id: 5, name: 'Welcome', state: 'running' }, { id: 6, name: 'Nurture', state: 'running' }],
     campaignSeries: (id, days): Record<string, number[]> => id === 5
-      ? { delivered: onYesterday(days, 7, 9), opened: onYesterday(days, 3), human_opened: onYesterday(days, 2) }
-      : { delivered: onYesterday(days, 2) }
+      ? { delivered: onDay(days, yesterday, 7, 9), opened: onDay(days, yesterday, 3), human_opened: onDay(days, yesterday, 2), suppressed: onDay(days, yesterday, 2) }
+      : { delivered: onDay(days, yesterday, 2) },
+    newsletters: [{ id: 300, name: 'Weekly', sent_at: Math.floor((Date.now() - 2 * DAY_MS) / 1000) }],
+    newsletterSeries: (_id, days) => ({ opened: onDay(days, estYesterday, 4, 0) }),
+    broadcasts: [{ id: 2, name: 'Price drop', state: 'running' }],
+    broadcastSeries: (_id, days) => ({ delivered: onDay(days, estYesterday, 3, 0) })
   })
 }
 
-/** What the gateway received: 5 delivered for campaign 5 yesterday (one of them sent twice), and others that must not count. */
+/** What the gateway received, and what must not count. */
 async function sendWebhooks (app: FastifyInstance): Promise<string[]> {
-  const noonYesterday = Math.floor((Date.parse(`${utcDays().yesterday}T12:00:00Z`)) / 1000)
+  const noonYesterday = Math.floor(Date.parse(`${yesterday}T12:00:00Z`) / 1000)
+  // 12:00 EST is 17:00 UTC.
+  const estNoonYesterday = Math.floor(Date.parse(`${estYesterday}T17:00:00Z`) / 1000)
   const delivered = Array.from({ length: 5 }, () => sampleEvent({ metric: 'delivered', timestamp: noonYesterday, data: { campaign_id: 5, delivery_id: 'D' } }))
   const statuses: string[] = []
   for (const event of delivered) statuses.push(await post(app, event))
   statuses.push(await post(app, delivered[0] as Record<string, unknown>))
   statuses.push(await post(app, sampleEvent({ metric: 'delivered', timestamp: noonYesterday + DAY_MS / 1000, data: { campaign_id: 5 } })))
-  statuses.push(await post(app, sampleEvent({ metric: 'delivered', timestamp: noonYesterday, data: { broadcast_id: 5 } })))
+  statuses.push(await post(app, sampleEvent({ metric: 'dropped', timestamp: noonYesterday, data: { campaign_id: 5, failure_message: 'suppressed' } })))
   statuses.push(await post(app, sampleEvent({ metric: 'opened', timestamp: noonYesterday, data: { campaign_id: '6' } })))
+  for (const prefetched of [false, false, true]) {
+    statuses.push(await post(app, sampleEvent({ metric: 'opened', timestamp: estNoonYesterday, data: { newsletter_id: 300, prefetched } })))
+  }
+  for (let i = 0; i < 2; i++) statuses.push(await post(app, sampleEvent({ metric: 'delivered', timestamp: estNoonYesterday, data: { broadcast_id: 2, trigger_id: 1 } })))
+  statuses.push(await post(app, sampleEvent({ metric: 'delivered', timestamp: noonYesterday, data: { transactional_message_id: 9 } })))
   return statuses
 }
 
-const SENT = ['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'duplicate', 'accepted', 'accepted', 'accepted']
-const SENT_MEANS = '5 delivered yesterday for campaign 5 and a copy of one; one today; one of a broadcast; an open of campaign 6'
+const SENT = [
+  'accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'duplicate', 'accepted', 'accepted', 'accepted',
+  'accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'accepted'
+]
+const SENT_MEANS = '5 delivered yesterday for campaign 5 and a copy of one; one today; a dropped; an open of campaign 6; 3 newsletter opens; 2 broadcast deliveries; a transactional one'
 
-async function gap (registry: Parameters<typeof sampleValue>[0], campaignId: string, metric: string): Promise<number | undefined> {
-  const metricObject = registry.getSingleMetric('cio_gateway_reconciliation_gap')
+async function gap (registry: Parameters<typeof sampleValue>[0], name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metricObject = registry.getSingleMetric(name)
   const { values } = await (metricObject as NonNullable<typeof metricObject>).get()
-  return values.find((value) => value.labels.campaign_id === campaignId && value.labels.metric === metric)?.value
+  return values.find((value) => Object.entries(labels).every(([label, wanted]) => value.labels[label] === wanted))?.value
 }
+const campaignGap = async (registry: Parameters<typeof sampleValue>[0], campaignId: string, metric: string): Promise<number | undefined> =>
+  await gap(registry, 'cio_gateway_reconciliation_gap', { campaign_id: campaignId, metric })
 
 t.test('with Redis: webhooks counted by an ingest process, compared by a worker process', async (t) => {
   const api = await fakeApi(t)
@@ -58,32 +80,52 @@ t.test('with Redis: webhooks counted by an ingest process, compared by a worker 
   t.equal(api.requests.length, 0, 'an ingest process does not poll')
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.disconnect())
+  const key = `${shared}:_reporting_state:received:${yesterday}`
   const counts = await eventually(async () => {
-    const hash = await redis.hgetall(`${shared}:_reporting_state:received:${utcDays().yesterday}`)
-    return hash['5:delivered'] === '5' ? hash : undefined
+    const hash = await redis.hgetall(key)
+    return hash['campaign:5:delivered'] === '5' ? hash : undefined
   }, 5000, 'the counts in Redis')
-  t.same(counts, { '5:delivered': '5', '6:opened': '1' }, 'counted per campaign and metric for the day of the event, duplicates not')
-  t.ok(await redis.pttl(`${shared}:_reporting_state:received:${utcDays().yesterday}`) > 7 * DAY_MS, 'the counts expire after about a week')
+  t.same(Object.fromEntries(Object.entries(counts).filter(([field]) => field.startsWith('campaign:'))), {
+    'campaign:5:delivered': '5',
+    'campaign:5:dropped': '1',
+    'campaign:6:opened': '1',
+    'campaign:6:human_opened': '1'
+  }, 'counted per campaign and compared metric for the UTC day of the event, duplicates and transactional messages not')
+  const eastern = await redis.hgetall(`${shared}:_reporting_state:received:${estYesterday}`)
+  t.same(Object.fromEntries(Object.entries(eastern).filter(([field]) => !field.startsWith('campaign:'))), {
+    'newsletter:300:opened': '3',
+    'newsletter:300:human_opened': '2',
+    'newsletter:300:prefetch_opened': '1',
+    'broadcast:2:delivered': '2'
+  }, 'newsletters and broadcasts counted for the EST day of the event')
+  t.ok(await redis.pttl(key) > 7 * DAY_MS, 'the counts are kept past the lookback (7 days + 2)')
 
   // The worker starts after the webhooks: its first poll (at start) reconciles them.
   const worker = await build(t, { yaml, role: 'worker' })
   await worker.app.ready()
-  await eventually(async () => ((await gap(worker.registry, '5', 'delivered')) !== undefined ? true : undefined), 10_000, 'the gap gauge')
-  t.equal(await gap(worker.registry, '5', 'delivered'), 2, 'Customer.io counted 7 delivered, the gateway received 5: 2 missing')
-  t.equal(await gap(worker.registry, '5', 'opened'), 3, 'no open received')
-  t.equal(await gap(worker.registry, '6', 'delivered'), 2)
-  t.equal(await gap(worker.registry, '6', 'opened'), undefined, 'no gap for a metric Customer.io did not report')
-  t.equal(await gap(worker.registry, '5', 'human_opened'), undefined, 'no gap for series that have no webhook')
+  await eventually(async () => ((await campaignGap(worker.registry, '5', 'delivered')) !== undefined ? true : undefined), 10_000, 'the gap gauge')
+  t.equal(await campaignGap(worker.registry, '5', 'delivered'), 2, 'Customer.io counted 7 delivered, the gateway received 5: 2 missing')
+  t.equal(await campaignGap(worker.registry, '5', 'opened'), 3, 'no open received')
+  t.equal(await campaignGap(worker.registry, '5', 'human_opened'), 2, 'human opens are compared too')
+  t.equal(await campaignGap(worker.registry, '5', 'dropped'), 1, 'suppressed 2 in the API, 1 dropped webhook: labelled with the webhook\'s name')
+  t.equal(await campaignGap(worker.registry, '5', 'suppressed'), undefined, 'not under the API\'s name')
+  t.equal(await campaignGap(worker.registry, '6', 'delivered'), 2)
+  t.equal(await campaignGap(worker.registry, '6', 'opened'), undefined, 'no gap for a metric Customer.io did not report')
+  t.equal(await gap(worker.registry, 'cio_gateway_newsletter_reconciliation_gap', { newsletter_id: '300', metric: 'opened' }), 1, 'newsletter 300: 4 opens, 3 received')
+  t.equal(await gap(worker.registry, 'cio_gateway_broadcast_reconciliation_gap', { broadcast_id: '2', metric: 'delivered' }), 1, 'broadcast 2: 3 delivered, 2 received')
   t.equal(await sampleValue(worker.registry, 'cio_gateway_campaign_metric', { campaign_id: '5', metric: 'delivered' }), 9, "today's count is another gauge")
+  t.same(api.problems, [])
 })
 
 t.test('embedded: counted in memory, reconciled at the next poll', async (t) => {
   const api = await fakeApi(t)
   const { app, registry } = await build(t, { yaml: reportingYaml(api.url, { redis: false, interval: '1s' }) })
   await app.ready()
-  await eventually(async () => ((await gap(registry, '5', 'delivered')) === 7 ? true : undefined), 5000, 'the first poll, before any webhook')
+  await eventually(async () => ((await campaignGap(registry, '5', 'delivered')) === 7 ? true : undefined), 5000, 'the first poll, before any webhook')
   t.same(await sendWebhooks(app), SENT, SENT_MEANS)
-  await eventually(async () => ((await gap(registry, '5', 'delivered')) === 2 ? true : undefined), 5000, 'a gap of 2 after the next poll')
-  t.equal(await gap(registry, '5', 'delivered'), 2, 'Customer.io counted 7 delivered, the gateway received 5: 2 missing')
-  t.equal(await gap(registry, '5', 'opened'), 3)
+  await eventually(async () => ((await campaignGap(registry, '5', 'delivered')) === 2 ? true : undefined), 5000, 'a gap of 2 after the next poll')
+  t.equal(await campaignGap(registry, '5', 'delivered'), 2, 'Customer.io counted 7 delivered, the gateway received 5: 2 missing')
+  t.equal(await campaignGap(registry, '5', 'opened'), 3)
+  t.equal(await gap(registry, 'cio_gateway_newsletter_reconciliation_gap', { newsletter_id: '300', metric: 'opened' }), 1)
+  t.equal(await gap(registry, 'cio_gateway_broadcast_reconciliation_gap', { broadcast_id: '2', metric: 'delivered' }), 1)
 })
