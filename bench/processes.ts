@@ -20,25 +20,30 @@ export class BenchProcess {
   private sampler: NodeJS.Timeout | undefined
   readonly samples: MemorySample[] = []
 
-  private constructor (readonly name: string, readonly port: number, private readonly child: ChildProcess) {
+  private constructor (readonly name: string, readonly port: number, readonly managementPort: number, private readonly child: ChildProcess) {
     child.stdout?.on('data', (chunk: Buffer) => { this.output = (this.output + chunk.toString()).slice(-20_000) })
     child.stderr?.on('data', (chunk: Buffer) => { this.output = (this.output + chunk.toString()).slice(-20_000) })
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
   }
 
-  /** Runs `node [nodeArgs] script [args]` with PORT set, and waits until `readyPath` answers 200. */
-  static async start (name: string, options: { nodeArgs?: string[], script: string, args?: string[], env: NodeJS.ProcessEnv, readyPath: string, cwd: string }): Promise<BenchProcess> {
-    const port = await freePort()
+  /**
+   * Runs `node [nodeArgs] script [args]` with PORT and MANAGEMENT_PORT set, and waits until
+   * `readyPath` answers 200 on the port (`readyOn: 'port'`, the default) or on the management port
+   * (a gateway worker opens only that one).
+   */
+  static async start (name: string, options: { nodeArgs?: string[], script: string, args?: string[], env: NodeJS.ProcessEnv, readyPath: string, readyOn?: 'port' | 'management', cwd: string }): Promise<BenchProcess> {
+    const [port, managementPort] = [await freePort(), await freePort()]
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
       cwd: options.cwd,
-      env: { ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+      env: { ...options.env, PORT: String(port), HOST: '127.0.0.1', MANAGEMENT_PORT: String(managementPort), MANAGEMENT_HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe']
     })
-    const running = new BenchProcess(name, port, child)
+    const running = new BenchProcess(name, port, managementPort, child)
+    const readyUrl = `${options.readyOn === 'management' ? running.managementUrl : running.url}${options.readyPath}`
     const deadline = Date.now() + 30_000
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${running.output}`)
-      if (await answers200(`http://127.0.0.1:${port}${options.readyPath}`)) break
+      if (await answers200(readyUrl)) break
       if (Date.now() > deadline) {
         child.kill('SIGKILL')
         throw new Error(`${name} was not ready within 30 s:\n${running.output}`)
@@ -54,6 +59,11 @@ export class BenchProcess {
 
   get url (): string {
     return `http://127.0.0.1:${this.port}`
+  }
+
+  /** A gateway's management listener: /metrics, /readyz. */
+  get managementUrl (): string {
+    return `http://127.0.0.1:${this.managementPort}`
   }
 
   /** Current and peak resident set size from /proc/<pid>/status, in MB. */

@@ -89,13 +89,14 @@ async function startGateway (name: string, role: 'ingest' | 'worker', yaml: stri
     args: ['serve', '--role', role, '--config', config],
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
     readyPath: '/readyz',
+    readyOn: 'management',
     cwd: root
   })
 }
 
 /** Events the gateway accepted, from its own counters: autocannon does not count answers still in flight when a run ends. */
 async function acceptedEvents (target: BenchProcess): Promise<number> {
-  const text = await (await fetch(`${target.url}/metrics`)).text()
+  const text = await (await fetch(`${target.managementUrl}/metrics`)).text()
   const sum = (name: string): number => text.split('\n').filter((line) => line.startsWith(`${name}{`))
     .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
   return sum('cio_gateway_events_received_total') - sum('cio_gateway_events_duplicate_total') - sum('cio_gateway_events_unrouted_total')

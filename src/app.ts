@@ -1,12 +1,16 @@
 /**
- * The plugin tree of one gateway process. Kept apart from src/server.ts (listening, signals) so
- * tests build the same app and drive it with `inject`.
+ * The plugin tree of one gateway process, and its two listeners (src/listeners.ts). Kept apart from
+ * src/server.ts (listening, signals) so tests build the same app and drive each listener with
+ * `inject`: `app` is the webhook listener and owns the plugin tree; `app.management` is the
+ * management listener, closed by `app.close()`.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import type { GatewayConfig } from './config/types.js'
 import { ERROR_CODES } from './errors.js'
 import { Ingestor } from './ingest.js'
+import { capConnections, listenerOptions } from './listeners.js'
+import { LogThrottle } from './log-throttle.js'
 import { RoutingTable } from './routing.js'
 import { ConfigReloader } from './reload/reloader.js'
 import { adminRoutes } from './routes/admin.js'
@@ -14,7 +18,7 @@ import { healthRoutes } from './routes/health.js'
 import { storeUnavailable, webhookRoutes } from './routes/webhooks.js'
 import { DeadLetterNow } from './sinks/job.js'
 import { DEFAULT_SOURCE_TYPE, findSourceType } from './sources/registry.js'
-import metricsPlugin from '../plugins/metrics/index.js'
+import metricsPlugin, { metricsRoute } from '../plugins/metrics/index.js'
 import { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import verifierPlugin from '../plugins/verifier/index.js'
 import dedupePlugin from '../plugins/dedupe/index.js'
@@ -23,19 +27,20 @@ import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The management listener (/metrics, /admin/*, /healthz, /readyz); set on the app that owns the plugin tree. */
+    management: FastifyInstance
+  }
+}
+
 export type Role = 'all' | 'ingest' | 'worker'
 export const ROLES: readonly Role[] = ['all', 'ingest', 'worker']
 
-/**
- * Server timeouts, set on purpose: a slow or stalled client must not hold a socket for long, and
- * Customer.io gives up after 4 s anyway. Keep-alive outlives common load-balancer idle timeouts (60 s)
- * so the balancer, not the gateway, closes idle connections.
- */
-export const SERVER_TIMEOUTS = {
-  connectionTimeout: 10_000,
-  requestTimeout: 10_000,
-  keepAliveTimeout: 72_000
-} as const
+/** Whether a role opens the webhook listener: a worker serves only the management listener. */
+export function servesWebhooks (role: Role): boolean {
+  return role !== 'worker'
+}
 
 export interface AppOptions {
   config: GatewayConfig
@@ -49,19 +54,28 @@ export interface AppOptions {
   backend?: QueueBackend
 }
 
+/**
+ * Builds the app; nothing listens yet. To serve it, listen with `openListener` (src/listeners.ts):
+ * `app` on `server.host`/`port` (unless the role is `worker`) and `app.management` on
+ * `server.management_host`/`management_port`. `app.close()` closes both.
+ */
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const role = options.role ?? 'all'
   const app = Fastify({
     logger: options.logger ?? { level: process.env.LOG_LEVEL ?? 'info' },
     bodyLimit: config.server.bodyLimit,
-    // One log line per request is noise at thousands of events per second; outcomes worth reading are logged where they happen.
-    logController: new LogController({ disableRequestLogging: true }),
-    // Requests that arrive while the server closes are answered by the routes (webhooks: 503 with
-    // Retry-After; /readyz: not ready), not by Fastify's bare 503.
-    return503OnClosing: false,
-    ...SERVER_TIMEOUTS
+    ...listenerOptions()
   })
+  const management = Fastify({ loggerInstance: app.log.child({ listener: 'management' }), ...listenerOptions() })
+  app.decorate('management', management)
+  // One throttle for the floods a listener may see: refusals (401, 503) and dropped connections.
+  const throttle = new LogThrottle()
+  // Added first, so it runs last (onClose hooks run in reverse): the counts held until shutdown are written.
+  app.addHook('onClose', async () => { throttle.close() })
+  capConnections(app, 'webhooks', config.server.maxConnections, throttle)
+  capConnections(management, 'management', config.server.maxConnections, throttle)
+
   let closing = false
   // preClose runs as close() starts, before in-flight requests are waited for.
   app.addHook('preClose', async () => { closing = true })
@@ -71,7 +85,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 
-  app.setErrorHandler(async (error: Error & { code?: string, statusCode?: number }, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       const source = (request.params as { source?: string } | undefined)?.source
       if (source !== undefined && ingestor.config.sources.has(source)) metrics.eventsRejected.inc({ source, reason: 'body_too_large' })
@@ -79,14 +93,13 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     }
     if (request.url.startsWith('/webhooks/')) {
       // Never a 500 on the webhook path: Customer.io waits an hour after one. 503 asks for a quick retry.
-      request.log.error({ error: error.message, code: error.code }, 'webhook request failed unexpectedly')
+      throttle.write('500:webhooks', (count) => request.log.error({ error: error.message, code: error.code, count }, 'webhook request failed unexpectedly: answered 503'))
       return await storeUnavailable(reply, 'internal_error')
     }
-    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
-    if (status >= 500) request.log.error({ error: error.message }, 'request failed')
-    return await reply.code(status).send({ error: error.code ?? 'internal_error', message: error.message })
+    return await answerError(error, request, reply)
   })
-  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: ERROR_CODES.notFound }))
+  management.setErrorHandler(answerError)
+  for (const instance of [app, management]) instance.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: ERROR_CODES.notFound }))
 
   await app.register(metricsPlugin, { metrics })
   await app.register(verifierPlugin, { now: options.now })
@@ -104,10 +117,26 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const reloader = new ConfigReloader({ ingestor, backend, workers: app.sinkWorkers, metrics, logger: app.log })
   app.decorate('configReloader', reloader)
   app.addHook('onClose', async () => await reloader.close())
-  await app.register(healthRoutes, { backend, role, isClosing })
-  await app.register(adminRoutes, { backend, current: () => ingestor.config })
-  if (role !== 'worker') await app.register(webhookRoutes, { config, ingestor, isClosing })
+
+  await management.register(healthRoutes, { backend, role, isClosing })
+  await management.register(metricsRoute, { metrics })
+  await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle })
+  if (servesWebhooks(role)) {
+    await app.register(healthRoutes, { backend, role, isClosing })
+    await app.register(webhookRoutes, { config, ingestor, isClosing, throttle })
+  }
+  // Added last, so it runs first of the onClose hooks: once the webhook listener has stopped taking
+  // requests and finished those in flight, the management listener stops too (its /readyz has said
+  // "shutting_down" meanwhile), and only then are batches flushed and workers, queues and Redis closed.
+  app.addHook('onClose', async () => { await management.close() })
   return app
+}
+
+/** Errors off the webhook path: the status the error carries (4xx), else 500, logged. */
+async function answerError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+  if (status >= 500) request.log.error({ error: error.message }, 'request failed')
+  return await reply.code(status).send({ error: error.code ?? 'internal_error', message: error.message })
 }
 
 /**

@@ -1,14 +1,20 @@
 /**
- * Runs one gateway process: load and validate the config, build the app, listen, and shut down in
- * order on SIGTERM/SIGINT within the configured grace period (close-with-grace calls app.close()).
+ * Runs one gateway process: load and validate the config, build the app, open its listeners
+ * (webhooks unless the role is worker, and management), and shut down in order on SIGTERM/SIGINT
+ * within the configured grace period (close-with-grace calls app.close(), which closes both).
  * SIGHUP and changes of the config file reload it.
  */
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { loadConfigFile } from './config/load.js'
-import { buildApp, type Role } from './app.js'
-import { banner } from './banner.js'
+import { buildApp, servesWebhooks, type Role } from './app.js'
+import { banner, type ListenerAddresses } from './banner.js'
+import { openListener } from './listeners.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
+
+/** An ingest process on the embedded queue would accept events that no worker can ever see. */
+export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url; REDIS_URL in the default routes.yaml): on the ' +
+  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Set queue.redis_url, or run --role all.'
 
 export interface ServeOptions {
   configFile: string
@@ -17,6 +23,7 @@ export interface ServeOptions {
 
 export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const config = await loadConfigFile(options.configFile)
+  if (options.role === 'ingest' && config.queue.redis === undefined) throw new Error(INGEST_NEEDS_REDIS)
   const app = await buildApp({ config, role: options.role })
   // SIGHUP and changes of the file reload the configuration (src/reload/reloader.ts); bound first, since SIGHUP's default is to exit.
   onReloadSignal(() => { void app.configReloader.reloadFile(options.configFile, 'signal') })
@@ -35,10 +42,20 @@ export async function serve (options: ServeOptions): Promise<FastifyInstance> {
     app.log.error({ signal: again }, 'second signal: exiting now')
     process.exit(1)
   })
-  await app.listen({ host: config.server.host, port: config.server.port })
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : config.server.port
-  process.stdout.write(banner(config, options.role, port))
+  const { server } = config
+  let listeners: ListenerAddresses
+  try {
+    const webhooks = servesWebhooks(options.role) ? await openListener(app, 'webhooks', server.host, server.port) : undefined
+    listeners = { webhooks, management: await openListener(app.management, 'management', server.managementHost, server.managementPort) }
+  } catch (error) {
+    // A port taken (often: a second gateway on the host with the same management port). Close what
+    // was opened, workers and queues included, so the process ends instead of running half-served;
+    // close-with-grace would otherwise close again when the loop empties, and exit 0.
+    grace.uninstall()
+    await app.close()
+    throw error
+  }
+  process.stderr.write(banner(config, options.role, listeners))
   app.configReloader.watch(options.configFile)
   return app
 }

@@ -24,3 +24,9 @@ export function parseDuration (text: string): number {
 export function parseSize (text: string): number {
   return parseUnit(text, SIZE_UNITS_BYTES, 'size')
 }
+
+/** A duration as routes.yaml would write it, in the largest unit that divides it: 600000 → `10m`. */
+export function formatDuration (ms: number): string {
+  const [unit, factor] = Object.entries(DURATION_UNITS_MS).reverse().find(([, size]) => ms % size === 0) ?? ['ms', 1]
+  return `${ms / factor}${unit}`
+}

@@ -1,4 +1,7 @@
-/** Serves GET /metrics from the injected registry and decorates the app with the metric handles. */
+/**
+ * Decorates the app with the metric handles, and gives the management listener its GET /metrics
+ * (`metricsRoute`): the metrics are served there, never on the internet-facing webhook listener.
+ */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayMetrics } from './metrics.js'
@@ -15,6 +18,10 @@ export interface MetricsPluginOptions {
 
 async function metricsPlugin (app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   app.decorate('metrics', options.metrics)
+}
+
+/** GET /metrics in Prometheus text format, from the injected registry. */
+export async function metricsRoute (app: FastifyInstance, options: MetricsPluginOptions): Promise<void> {
   app.get('/metrics', async (_request, reply) => {
     const registry = options.metrics.registry
     return reply.type(registry.contentType).send(await registry.metrics())

@@ -1,16 +1,18 @@
 /**
- * The verifier plugin: a `verifySource` decorator that checks a webhook request against its
- * source's signature scheme (the source type's, src/sources/registry.ts), secrets and tolerance.
- * The ingest route calls it before anything else touches the body.
+ * The verifier plugin: checks a webhook request against its source's signature scheme (the
+ * source type's, src/sources/registry.ts), secrets and tolerance. The ingest route calls
+ * `precheckSource` before the body is read and `verifySource` before anything else touches the body.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SourceConfig } from '../../src/config/types.js'
-import { sourceType } from '../../src/sources/registry.js'
 import type { RejectReason } from './signature.js'
+import { sourceType } from '../../src/sources/registry.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Refuses a request whose signature headers are absent or malformed, from the headers alone. */
+    precheckSource: (source: SourceConfig, request: FastifyRequest) => RejectReason | undefined
     verifySource: (source: SourceConfig, request: FastifyRequest, body: Buffer) => RejectReason | undefined
   }
 }
@@ -22,6 +24,8 @@ export interface VerifierPluginOptions {
 
 async function verifierPlugin (app: FastifyInstance, options: VerifierPluginOptions): Promise<void> {
   const now = options.now ?? Date.now
+  app.decorate('precheckSource', (source: SourceConfig, request: FastifyRequest) =>
+    sourceType(source.type).signature.precheck(request.headers))
   app.decorate('verifySource', (source: SourceConfig, request: FastifyRequest, body: Buffer) =>
     sourceType(source.type).signature.verify(request.headers, body, { secrets: source.secrets, toleranceMs: source.toleranceMs, nowMs: now() }))
 }

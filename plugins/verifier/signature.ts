@@ -7,9 +7,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 
 export type RejectReason = 'missing_signature' | 'bad_signature' | 'stale_timestamp'
 
-export interface SignedRequest {
+export interface SignatureHeaders {
   readonly timestamp: string | string[] | undefined
   readonly signature: string | string[] | undefined
+}
+
+export interface SignedRequest extends SignatureHeaders {
   readonly body: Buffer
 }
 
@@ -19,30 +22,44 @@ export interface VerifyOptions {
   readonly nowMs: number
 }
 
-/** Longest header value worth hashing: a hex SHA-256 is 64 characters. */
-const MAX_SIGNATURE_LENGTH = 64
+/**
+ * What a hex HMAC-SHA256 looks like, as customerio-node compares it: byte for byte with the
+ * lowercase digest, so nothing else can ever match.
+ */
+const SIGNATURE_FORMAT = /^[0-9a-f]{64}$/
+/** Unix seconds; up to 15 digits, so milliseconds still parse and are refused as stale, not as malformed. */
+const TIMESTAMP_FORMAT = /^[0-9]{1,15}$/
 
 export function cioSignature (secret: string, timestamp: string, body: Buffer | string): string {
   return createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex')
 }
 
+/**
+ * The check that needs no body: headers that are absent, repeated or malformed can never carry a
+ * valid signature, so the request is refused before its body is read.
+ */
+export function precheckCioHeaders (headers: SignatureHeaders): RejectReason | undefined {
+  const { timestamp, signature } = headers
+  // Repeated headers arrive as arrays (or joined with ", "); neither can be a valid signature.
+  if (Array.isArray(signature) || Array.isArray(timestamp)) return 'bad_signature'
+  if (signature === undefined || signature === '' || timestamp === undefined || timestamp === '') return 'missing_signature'
+  if (!SIGNATURE_FORMAT.test(signature) || !TIMESTAMP_FORMAT.test(timestamp)) return 'bad_signature'
+  return undefined
+}
+
 export function verifyCioRequest (request: SignedRequest, options: VerifyOptions): RejectReason | undefined {
-  const { timestamp, signature } = request
-  if (typeof signature !== 'string' || signature === '' || typeof timestamp !== 'string' || timestamp === '') {
-    // Repeated headers arrive as arrays (or joined with ", "); neither can be a valid signature.
-    return Array.isArray(signature) || Array.isArray(timestamp) ? 'bad_signature' : 'missing_signature'
-  }
-  if (signature.length !== MAX_SIGNATURE_LENGTH) return 'bad_signature'
-  const provided = Buffer.from(signature, 'utf8')
+  const malformed = precheckCioHeaders(request)
+  if (malformed !== undefined) return malformed
+  const timestamp = request.timestamp as string
+  const provided = Buffer.from(request.signature as string, 'utf8')
   let matched = false
   for (const secret of options.secrets) {
     const expected = Buffer.from(cioSignature(secret, timestamp, request.body), 'utf8')
     // Every secret is tried even after a match, so timing does not reveal which key matched.
-    if (expected.length === provided.length && timingSafeEqual(expected, provided)) matched = true
+    if (timingSafeEqual(expected, provided)) matched = true
   }
   if (!matched) return 'bad_signature'
   // Freshness is checked after the signature, so an unsigned request learns nothing about the clock.
-  if (!/^[0-9]{1,12}$/.test(timestamp)) return 'stale_timestamp'
   if (Math.abs(options.nowMs - Number(timestamp) * 1000) > options.toleranceMs) return 'stale_timestamp'
   return undefined
 }

@@ -13,6 +13,7 @@ import { interpolateDocument } from './interpolate.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
 import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
+import { listenerProblems, resolveListeners } from './listeners.js'
 import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
 
 export { ConfigError } from './problems.js'
@@ -115,6 +116,7 @@ function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessE
   if (port !== undefined && port !== '' && !/^[0-9]{1,5}$/.test(port)) {
     problems.push({ line: 1, col: 1, path: 'server.port', message: `environment variable PORT='${port}' is not a port number` })
   }
+  problems.push(...listenerProblems(raw, env, locator))
   return problems
 }
 
@@ -133,8 +135,8 @@ function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): Gateway
   return {
     file,
     server: {
-      host: nonEmpty(env.HOST) ?? raw.server?.host ?? '0.0.0.0',
-      port: Number(nonEmpty(env.PORT) ?? raw.server?.port ?? 8080),
+      ...resolveListeners(raw, env),
+      maxConnections: raw.server?.max_connections ?? 512,
       bodyLimit: parseSize(raw.server?.body_limit ?? '1mb'),
       shutdownGraceMs: parseDuration(raw.server?.shutdown_grace ?? '25s')
     },

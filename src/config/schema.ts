@@ -15,11 +15,14 @@ export const Size = (description: string, defaultValue?: string): TString =>
 const Strict = { additionalProperties: false } as const
 
 export const ServerSchema = Type.Object({
-  host: Type.String({ description: 'Address to listen on; the HOST environment variable overrides it.', default: '0.0.0.0' }),
-  port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port to listen on; the PORT environment variable overrides it.', default: 8080 }),
-  body_limit: Size('Largest accepted webhook body; larger requests get 413.', '1mb'),
+  host: Type.String({ description: 'Address of the webhook listener (POST /webhooks/*, /healthz, /readyz), the one Customer.io reaches; the HOST environment variable overrides it.', default: '0.0.0.0' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the webhook listener; the PORT environment variable overrides it. 0 picks a free port (the startup banner names it).', default: 8080 }),
+  management_host: Type.String({ description: 'Address of the management listener (/metrics, /admin/*, /healthz, /readyz); the MANAGEMENT_HOST environment variable overrides it. Keep it on loopback or inside the cluster: it is not meant for the internet.', default: '127.0.0.1' }),
+  management_port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the management listener; the MANAGEMENT_PORT environment variable overrides it. 0 picks a free port (the startup banner names it).', default: 8081 }),
+  max_connections: Type.Integer({ minimum: 1, maximum: 1000000, description: 'Most connections each listener holds open at once; one over the cap is closed as soon as it is accepted (and logged), while the others are served. With keep-alive a request takes a few milliseconds, so 512 carry well over 10,000 events/s. It also bounds the memory of bodies being read: up to max_connections × body_limit per listener (512 MB at the defaults), so lower one or both on small pods.', default: 512 }),
+  body_limit: Size('Largest accepted webhook body; larger requests get 413. Reporting webhook events are a few KB, but email `sent` and `drafted` events may carry the rendered message content, and a Data Pipelines batch holds up to 1,000 events: 1mb leaves room for both.', '1mb'),
   shutdown_grace: Duration('How long SIGTERM/SIGINT may take to finish requests and flush batches before the process exits.', '25s')
-}, { ...Strict, description: 'The HTTP listener.' })
+}, { ...Strict, description: 'The two HTTP listeners: webhooks (internet-facing) and management (inside).' })
 
 export const AdminSchema = Type.Object({
   token: Type.String({ description: 'Bearer token for /admin/*. Empty turns the admin API off (404).', default: '' })

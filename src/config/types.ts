@@ -87,7 +87,18 @@ export interface ReportingConfig {
 export interface GatewayConfig {
   /** The file it came from, as given on the command line. */
   readonly file: string
-  readonly server: { readonly host: string; readonly port: number; readonly bodyLimit: number; readonly shutdownGraceMs: number }
+  readonly server: {
+    /** The webhook listener (internet-facing). */
+    readonly host: string
+    readonly port: number
+    /** The management listener: /metrics, /admin/*, /healthz, /readyz. */
+    readonly managementHost: string
+    readonly managementPort: number
+    /** Per listener. */
+    readonly maxConnections: number
+    readonly bodyLimit: number
+    readonly shutdownGraceMs: number
+  }
   readonly admin: { readonly token: string }
   readonly queue: QueueConfig
   readonly quarantine: QuarantineConfig

@@ -16,6 +16,8 @@ export const READ_VARIABLES: readonly ReadVariable[] = [
   { name: 'CIO_GATEWAY_ROLE', meaning: 'The role (`all`, `ingest`, `worker`) when `--role` is not given; else `all`.' },
   { name: 'HOST', meaning: 'Overrides `server.host`.' },
   { name: 'PORT', meaning: 'Overrides `server.port`.' },
+  { name: 'MANAGEMENT_HOST', meaning: 'Overrides `server.management_host` (the management listener: `/metrics`, `/admin/*`).' },
+  { name: 'MANAGEMENT_PORT', meaning: 'Overrides `server.management_port`.' },
   { name: 'LOG_LEVEL', meaning: 'The log level (`trace`, `debug`, `info`, `warn`, `error`, `fatal`); default `info`.' },
   { name: 'CIO_WEBHOOK_SECRET', meaning: '`simulate`: the signing key when `--secret` is not given (it keeps the key out of the process list).' }
 ]

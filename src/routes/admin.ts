@@ -1,6 +1,6 @@
 /**
  * The admin API (SPEC §3): queue counts per sink, dead letters with their last error, and replay of a
- * sink's dead letters, `_quarantine` included. Served in every role, behind
+ * sink's dead letters, `_quarantine` included. Served on the management listener in every role, behind
  * `Authorization: Bearer <admin.token>`; with no token configured every /admin path answers 404 as
  * if it did not exist. The token and the sinks are read per request from the configuration in force,
  * so a reload that sets, rotates or clears the token applies from the next request on.
@@ -9,20 +9,30 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
 import { ERROR_CODES } from '../errors.js'
+import type { LogThrottle } from '../log-throttle.js'
 import { QUARANTINE_QUEUE, type QueueBackend } from '../../plugins/queue/backend.js'
 
 export interface AdminRouteOptions {
   backend: QueueBackend
   /** The configuration in force now (a reload swaps it). */
   current: () => GatewayConfig
+  /** Refused tokens are logged at most once per interval. */
+  throttle: LogThrottle
 }
 
 export const DEAD_LETTER_LIMIT = { default: 100, max: 1000 } as const
 
+/**
+ * Most bytes of dead letters in one answer. A dead letter holds its event as received, up to
+ * `server.body_limit` (1 MB by default), so a count alone does not bound the answer: letters are
+ * added until the next would pass this, and at least one is always shown whole.
+ */
+export const DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
+
 interface SinkParams { sink: string }
 
 export async function adminRoutes (app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
-  const { backend, current } = options
+  const { backend, current, throttle } = options
 
   // POST /retry carries no body; whatever a client sends along (curl's JSON header, say) is ignored.
   app.removeAllContentTypeParsers()
@@ -32,7 +42,8 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRouteOpti
     const token = current().admin.token
     if (token === '') return await reply.code(404).send({ error: ERROR_CODES.notFound })
     if (!bearerMatches(request.headers.authorization, token)) {
-      request.log.warn({ ip: request.ip, url: request.url }, 'admin request refused: missing or wrong bearer token')
+      const ip = request.ip
+      throttle.write('admin:401', (count) => request.log.warn({ ip, count }, 'admin request refused (401): missing or wrong bearer token'))
       return await reply.code(401).header('www-authenticate', 'Bearer realm="cio-gateway admin"')
         .send({ error: ERROR_CODES.unauthorized, message: 'a valid admin bearer token is required' })
     }
@@ -55,7 +66,15 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRouteOpti
     }
     return await answer(reply, async () => {
       const [counts, deadLetters] = await Promise.all([backend.counts(sink), backend.deadLetters(sink, limit)])
-      return { sink, failed: counts.failed, dead_letters: deadLetters }
+      const shown = fitting(deadLetters, DEAD_LETTER_MAX_BYTES)
+      if (shown.length === deadLetters.length) return { sink, failed: counts.failed, dead_letters: deadLetters, truncated: false }
+      return {
+        sink,
+        failed: counts.failed,
+        dead_letters: shown,
+        truncated: true,
+        message: `${shown.length} of the ${deadLetters.length} dead letters asked for fit in the ${DEAD_LETTER_MAX_BYTES}-byte answer`
+      }
     })
   })
 
@@ -76,6 +95,18 @@ function bearerMatches (header: string | undefined, token: string): boolean {
   const given = createHash('sha256').update(match?.[1] ?? '').digest()
   const expected = createHash('sha256').update(token).digest()
   return timingSafeEqual(given, expected) && match !== null
+}
+
+/** The first items whose JSON takes at most `maxBytes` together; the first item always. */
+function fitting<T> (items: readonly T[], maxBytes: number): T[] {
+  let bytes = 0
+  let count = 0
+  for (const item of items) {
+    bytes += Buffer.byteLength(JSON.stringify(item))
+    if (count > 0 && bytes > maxBytes) break
+    count++
+  }
+  return items.slice(0, count)
 }
 
 function isQueue (config: GatewayConfig, name: string): boolean {

@@ -11,7 +11,7 @@ export interface HealthRouteOptions {
 
 export async function healthRoutes (app: FastifyInstance, options: HealthRouteOptions): Promise<void> {
   const { backend, role, isClosing } = options
-  const warnings = backend.mode === 'embedded' ? ['embedded queue: events are kept in memory only and are lost if the process stops'] : []
+  const warnings = backend.mode === 'embedded' ? ['embedded queue: events and dedupe marks are kept in memory only; undelivered events are lost if the process stops, and an event resent after a restart is accepted again'] : []
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 

@@ -7,6 +7,7 @@ import { PermanentSinkError, describeError, errorTypeOf } from '../errors.js'
 import { DEFAULT_SOURCE_TYPE, findSourceType, sourceType } from '../sources/registry.js'
 import type { RoutingFields } from '../sources/definition.js'
 import { eventLine } from '../event-line.js'
+import { LogThrottle } from '../log-throttle.js'
 import type { GatewayMetrics } from '../../plugins/metrics/metrics.js'
 import type { SinkConfig } from '../config/types.js'
 import type { DeliveryEvent, Sink } from './contract.js'
@@ -20,6 +21,8 @@ const UNKNOWN_FIELDS: RoutingFields = { object_type: 'unknown', metric: 'unknown
 export class SinkRuntime {
   private readonly batcher: Batcher
   private readonly redact: ReturnType<typeof redactor>
+  /** A target that refuses everything dead-letters every event: one line per error type and interval. */
+  private readonly deadLetterLog = new LogThrottle()
   private closed = false
 
   constructor (
@@ -37,8 +40,13 @@ export class SinkRuntime {
     return Math.min(10_000, this.config.batch.maxEvents * this.config.concurrency)
   }
 
+  /** Starts the sink; a failure names the sink, and a permission error the path and the user too. */
   async start (): Promise<void> {
-    await this.sink.start?.()
+    try {
+      await this.sink.start?.()
+    } catch (error) {
+      throw new Error(startFailure(this.config, error), { cause: error })
+    }
   }
 
   /**
@@ -51,10 +59,13 @@ export class SinkRuntime {
       await this.batcher.add(event)
     } catch (error) {
       const final = error instanceof PermanentSinkError || job.attemptsMade + 1 >= this.config.retry.attempts
-      this.metrics.sinkErrors.inc({ sink: this.config.name, type: this.config.type, error_type: errorTypeOf(error) })
+      const errorType = errorTypeOf(error)
+      this.metrics.sinkErrors.inc({ sink: this.config.name, type: this.config.type, error_type: errorType })
       if (!final) throw error
       this.metrics.sinkDeadLettered.inc({ sink: this.config.name })
-      this.logger.warn({ sink: this.config.name, event_id: job.data.e, attempts: job.attemptsMade + 1, error: describeError(error) }, 'event dead-lettered')
+      const fields = { error_type: errorType, event_id: job.data.e, attempts: job.attemptsMade + 1, error: describeError(error) }
+      // The logger is the sink's child: it names the sink already.
+      this.deadLetterLog.write(errorType, (count) => this.logger.warn({ ...fields, count }, 'event dead-lettered'))
       throw new DeadLetterNow(describeError(error), { cause: error })
     }
     this.metrics.sinkDelivered.inc({ sink: this.config.name, type: this.config.type })
@@ -71,6 +82,7 @@ export class SinkRuntime {
     this.closed = true
     await this.batcher.drain()
     await this.sink.close()
+    this.deadLetterLog.close()
   }
 
   private toDeliveryEvent (job: JobView): DeliveryEvent {
@@ -99,4 +111,13 @@ export class SinkRuntime {
       stopTimer()
     }
   }
+}
+
+/** At 3 a.m. "EACCES: permission denied, mkdir '/app/data'" names neither the sink nor who was refused. */
+function startFailure (config: SinkConfig, error: unknown): string {
+  const message = `sink '${config.name}' (${config.type}) could not start: ${error instanceof Error ? error.message : String(error)}`
+  const { code, path } = error as { code?: unknown, path?: unknown }
+  if (typeof path !== 'string' || !(code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) return message
+  const user = process.getuid === undefined ? 'the gateway' : `the gateway (uid ${process.getuid()})`
+  return `${message}; ${user} may not write to ${path}: make it writable for that user, or change the sink's settings`
 }

@@ -25,8 +25,9 @@ function writeConfig (dir: string, options: { redisUrl: string, prefix: string, 
   return file
 }
 
-async function failedCount (port: number, sink: string): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${port}/admin/queues`, { headers: { authorization: `Bearer ${TOKEN}` } })
+/** Dead letters of `sink`, from the admin API on the management listener at `management`. */
+async function failedCount (management: string, sink: string): Promise<number> {
+  const response = await fetch(`${management}/admin/queues`, { headers: { authorization: `Bearer ${TOKEN}` } })
   const body = await response.json() as { queues: Record<string, { failed: number }> }
   return body.queues[sink]?.failed ?? -1
 }
@@ -47,7 +48,7 @@ t.test('replay re-queues a sink\'s dead letters and the running gateway delivers
     const response = await fetch(`http://127.0.0.1:${port}/webhooks/customerio`, { method: 'POST', headers: signedHeaders(body), body })
     t.same(await response.json(), { status: 'accepted' })
   }
-  await eventually(async () => await failedCount(port, 'hook') === 3 ? true : undefined, 15_000, 'three dead letters in hook')
+  await eventually(async () => await failedCount(gateway.management, 'hook') === 3 ? true : undefined, 15_000, 'three dead letters in hook')
   t.equal(receiver.delivered.length, 0)
 
   receiver.status = 200
@@ -57,7 +58,7 @@ t.test('replay re-queues a sink\'s dead letters and the running gateway delivers
   t.equal(result.stderr, '')
   await eventually(() => receiver.delivered.length >= 3 ? true : undefined, 15_000, 'the replayed events at the receiver')
   t.same(receiver.delivered.map((event) => event.event_id).sort(), events.map((event) => event.event_id).sort(), 'each delivered once')
-  t.equal(await failedCount(port, 'hook'), 0)
+  t.equal(await failedCount(gateway.management, 'hook'), 0)
 
   const again = await runCli(['replay', '--sink', 'hook'], cleanEnv({ CIO_GATEWAY_CONFIG: configFile }))
   t.equal(again.code, 0, '$CIO_GATEWAY_CONFIG names the file')

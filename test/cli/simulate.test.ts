@@ -61,8 +61,9 @@ t.test('the plan: every object type and metric of the catalogue, realistic propo
   t.same({ covers: small.coversCatalog, kinds: small.sends.map((send) => send.kind).sort() }, { covers: false, kinds: ['original', 'original', 'original', 'original', 'unknown_metric'] })
 })
 
-async function metricValue (port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+/** A metric summed over its series, from /metrics on the management listener at `management`. */
+async function metricValue (management: string, name: string): Promise<number> {
+  const text = await (await fetch(`${management}/metrics`)).text()
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0)
 }
 
@@ -88,19 +89,24 @@ t.test('against a running gateway: every event accepted or duplicate as intended
   t.teardown(() => gateway.signal('SIGKILL'))
 
   const base = `http://127.0.0.1:${port}`
-  const banner = gateway.output().slice(gateway.output().indexOf('cio-gateway listening on'))
+  const management = gateway.management
+  t.match(management, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.not(management, base)
+  const banner = gateway.stderr().slice(gateway.stderr().indexOf('cio-gateway listening on'))
   t.match(banner, [
     `cio-gateway listening on ${base} (role: all)`,
+    `  webhooks:   ${base}  POST /webhooks/<source>, /healthz, /readyz`,
+    `  management: ${management}  /metrics, /admin/*, /healthz, /readyz`,
     `  queue: redis ${new URL(REDIS_URL).host} (prefix ${prefix})`,
     `  source customerio: POST ${base}/webhooks/customerio (1 secret)`,
     '  sink local: file',
     '  sink private: file (redacts data.identifiers.email, data.recipient)',
     '  route everything → local',
     '  route bounces → private',
-    `  metrics: ${base}/metrics`,
-    `  admin: ${base}/admin/queues (bearer token)`,
+    `  metrics: ${management}/metrics`,
+    `  admin: ${management}/admin/queues (bearer token)`,
     `  config: ${configFile} (reloaded on SIGHUP and when the file changes)`
-  ].join('\n'), 'the banner: sources and paths, sinks, routes, queue mode, role, metrics, admin, config')
+  ].join('\n'), 'the banner, on stderr: both listeners, sources and paths, sinks, routes, queue mode, role, metrics, admin, config')
 
   const run = await runCli(['simulate', '--url', `${base}/webhooks/customerio`, '--secret', TEST_SECRET, '--count', '150', '--rate', '300', '--json'], cleanEnv({}))
   t.equal(run.code, 0, run.stderr)
@@ -126,7 +132,7 @@ t.test('against a running gateway: every event accepted or duplicate as intended
     const sent = distinct.get(String(line.event_id))
     if (sent === undefined || line.object_type !== sent.object_type || line.metric !== sent.metric) t.fail(`line ${String(line.event_id)} does not match what was sent`)
   }
-  t.equal(await metricValue(port, 'cio_gateway_events_duplicate_total'), 5, 'the gateway counted the duplicates')
+  t.equal(await metricValue(management, 'cio_gateway_events_duplicate_total'), 5, 'the gateway counted the duplicates')
   const privateLines = readLines(join(dir, 'private'))
   t.ok(privateLines.length > 0 && privateLines.every((line) => /^[0-9a-f]{64}$/.test(String((line.data as Record<string, unknown>).recipient))), 'the redacting sink got digests')
 

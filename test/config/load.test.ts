@@ -31,7 +31,7 @@ function problemsOf (yaml: string, env: NodeJS.ProcessEnv = { CIO_WEBHOOK_SECRET
 
 t.test('a valid file resolves with the documented defaults', async (t) => {
   const config = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k1' })
-  t.same(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 1024 * 1024, shutdownGraceMs: 25_000 })
+  t.same(config.server, { host: '0.0.0.0', port: 8080, managementHost: '127.0.0.1', managementPort: 8081, maxConnections: 512, bodyLimit: 1024 * 1024, shutdownGraceMs: 25_000 })
   t.same(config.queue, { redis: undefined, prefix: 'cio', shards: 1, replicasAck: 0, highWaterMark: 100_000, maxBytes: 512 * 1024 * 1024, lockDurationMs: 30_000 })
   t.same(config.quarantine, { maxEvents: 10_000, maxAgeMs: 7 * 24 * 3600_000 })
   t.equal(config.dedupe.windowMs, 24 * 3600_000)
@@ -53,6 +53,21 @@ t.test('HOST and PORT override server.host and server.port', async (t) => {
   const config = parseConfig(VALID, 'routes.yaml', { CIO_WEBHOOK_SECRET: 'k', HOST: '127.0.0.1', PORT: '9999' })
   t.equal(config.server.host, '127.0.0.1')
   t.equal(config.server.port, 9999)
+})
+
+t.test('MANAGEMENT_HOST and MANAGEMENT_PORT override the management listener; it may not take the webhook port', async (t) => {
+  const config = parseConfig('server: { management_host: 127.0.0.1, management_port: 9100, max_connections: 64 }\n' + VALID, 'routes.yaml',
+    { CIO_WEBHOOK_SECRET: 'k', MANAGEMENT_HOST: '0.0.0.0', MANAGEMENT_PORT: '9200' })
+  t.match(config.server, { managementHost: '0.0.0.0', managementPort: 9200, maxConnections: 64 })
+  t.same(problemsOf(VALID, { CIO_WEBHOOK_SECRET: 'k', MANAGEMENT_PORT: 'eighty-eighty' }), ['routes.yaml:1:1 server.management_port: environment variable MANAGEMENT_PORT is not a port number (0 to 65535)'])
+  t.same(problemsOf(VALID, { CIO_WEBHOOK_SECRET: 'k', MANAGEMENT_PORT: '70000' }), ['routes.yaml:1:1 server.management_port: environment variable MANAGEMENT_PORT is not a port number (0 to 65535)'])
+  const clash = "routes.yaml:1:83 server.management_port: the management listener needs a port of its own: it is the same as the webhook listener's (server.port, or PORT)"
+  t.same(problemsOf('server: { host: 0.0.0.0, port: 8080, management_host: 127.0.0.1, management_port: 8080 }\n' + VALID), [clash], 'a wildcard webhook host overlaps loopback')
+  t.same(problemsOf(VALID, { CIO_WEBHOOK_SECRET: 'k', PORT: '8081' }), [
+    "routes.yaml:2:1 server.management_port: the management listener needs a port of its own: it is the same as the webhook listener's (server.port, or PORT)"
+  ], 'PORT set to the default management port; reported at the nearest place in the file')
+  t.same(problemsOf('server: { host: 10.0.0.5, port: 8080, management_host: 127.0.0.1, management_port: 8080 }\n' + VALID), [], 'two distinct addresses may share a port')
+  t.same(problemsOf('server: { port: 0, management_port: 0 }\n' + VALID), [], 'port 0 twice: two free ports')
 })
 
 t.test('an unknown key, with its line and column', async (t) => {

@@ -84,17 +84,24 @@ for (const c of cases) {
     t.equal(new Set(names).size, names.length, 'no two resources share kind and name')
   })
 
-  t.test(`${c.name}: ingest and worker Deployments run their role, probe /healthz and /readyz, and run as non-root`, async (t) => {
+  t.test(`${c.name}: ingest and worker Deployments run their role, open their listeners, probe /healthz and /readyz, and run as non-root`, async (t) => {
     const manifests = render({ valuesFiles: c.files })
     for (const component of ['ingest', 'worker']) {
       const d = deployment(manifests, component)
       const s = spec<DeploymentSpec>(d)
       const gateway = container(d)
+      const env = (name: string): string | undefined => gateway.env.find((e) => e.name === name)?.value
       t.same(gateway.args, ['serve', '--config', '/etc/cio-gateway/routes.yaml', '--role', component], component)
-      t.same(gateway.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }])
-      t.same(gateway.livenessProbe.httpGet, { path: '/healthz', port: 'http' })
-      t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http' })
-      t.equal(gateway.env.find((e) => e.name === 'PORT')?.value, '8080')
+      // A worker opens no webhook listener (SPEC §9): its probes and Prometheus use the management port.
+      const probePort = component === 'ingest' ? 'http' : 'management'
+      t.same(gateway.ports, [
+        ...(component === 'ingest' ? [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] : []),
+        { name: 'management', containerPort: 8081, protocol: 'TCP' }
+      ], `${component}: its listeners`)
+      t.same(gateway.livenessProbe.httpGet, { path: '/healthz', port: probePort })
+      t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: probePort })
+      t.same([env('HOST'), env('PORT')], component === 'ingest' ? ['0.0.0.0', '8080'] : [undefined, undefined])
+      t.same([env('MANAGEMENT_HOST'), env('MANAGEMENT_PORT')], ['0.0.0.0', '8081'], 'management on every interface of the pod, for the kubelet and Prometheus')
       const roleValues = { ...(readYaml(join(CHART_DIR, 'values.yaml')) as Record<string, { nodeOptions?: string }>)[component], ...(c.files[0] !== undefined ? (readYaml(c.files[0]) as Record<string, { nodeOptions?: string } | undefined>)[component] : {}) }
       t.equal(gateway.env.find((e) => e.name === 'NODE_OPTIONS')?.value, roleValues.nodeOptions === '' ? undefined : roleValues.nodeOptions, `${component}: NODE_OPTIONS from ${component}.nodeOptions`)
       t.equal((s.template.spec as unknown as { enableServiceLinks: boolean }).enableServiceLinks, false, 'no service-link variables in the environment')
@@ -113,6 +120,24 @@ for (const c of cases) {
     t.ok(container(deployment(manifests, 'worker')).volumeMounts.some((m) => m.name === 'data' && m.mountPath === '/data'))
     t.ok(worker.template.spec.volumes.some((v) => v.name === 'data'))
     t.notOk(container(deployment(manifests, 'ingest')).volumeMounts.some((m) => m.name === 'data'), 'ingest pods have no data volume')
+  })
+
+  t.test(`${c.name}: the webhook Service and Ingress reach only the webhook port; the management port only through the ClusterIP management Service`, async (t) => {
+    const manifests = render({ valuesFiles: c.files })
+    const services = manifests.filter((m) => m.kind === 'Service')
+    const fullname = deployment(manifests, 'ingest').metadata.name.replace(/-ingest$/, '')
+    const ports = (m: Manifest): Array<{ name: string, targetPort: string }> => (m.spec as { ports: Array<{ name: string, targetPort: string }> }).ports
+    t.same(services.map((m) => m.metadata.name).sort(), [fullname, `${fullname}-management`])
+    t.same(ports(find(manifests, 'Service', fullname)).map((p) => p.targetPort), ['http'], 'the webhook Service: the webhook port only')
+    const management = find(manifests, 'Service', `${fullname}-management`)
+    t.equal((management.spec as { type: string }).type, 'ClusterIP', 'never a LoadBalancer or NodePort')
+    t.same(ports(management).map((p) => [p.name, p.targetPort]), [['management', 'management']])
+    const selector = (management.spec as { selector: Record<string, string> }).selector
+    for (const component of ['ingest', 'worker']) t.ok(matches(selector, spec<DeploymentSpec>(deployment(manifests, component)).template.metadata.labels), `selects the ${component} pods`)
+    for (const ingress of manifests.filter((m) => m.kind === 'Ingress')) {
+      const backends = JSON.stringify((ingress.spec as { rules: unknown[] }).rules)
+      t.notMatch(backends, /management/, 'the Ingress never routes to the management Service')
+    }
   })
 
   t.test(`${c.name}: secrets come from the existing Secret, and routes.yaml refers to them`, async (t) => {
@@ -161,7 +186,7 @@ t.test("the gateway's own check-config accepts the routes.yaml the chart ships, 
 
 t.test('default values render the core resources and nothing optional', async (t) => {
   const kinds = render().map((m) => m.kind).sort()
-  t.same(kinds, ['ConfigMap', 'Deployment', 'Deployment', 'Service', 'ServiceAccount'])
+  t.same(kinds, ['ConfigMap', 'Deployment', 'Deployment', 'Service', 'Service', 'ServiceAccount'], 'the webhook and the management Service')
   const ingest = spec<DeploymentSpec>(deployment(render(), 'ingest'))
   t.equal(ingest.replicas, 2)
   t.equal(container(deployment(render(), 'ingest')).image, 'cio-gateway:0.1.0', 'the tag defaults to appVersion')
@@ -197,27 +222,31 @@ t.test('the full-featured values render every optional resource, wired to the De
   })
   t.equal((find(manifests, 'PodDisruptionBudget', 'cio-worker').spec as { maxUnavailable: string }).maxUnavailable, '50%')
 
-  // Webhook traffic reaches ingest pods only; metrics are scraped from every pod.
+  // Webhook traffic reaches ingest pods only, on the webhook port; metrics are scraped from every pod's management port.
   const service = find(manifests, 'Service', 'cio')
-  const serviceSpec = service.spec as { selector: Record<string, string>, type: string, externalTrafficPolicy: string, loadBalancerSourceRanges: string[] }
+  const serviceSpec = service.spec as { selector: Record<string, string>, type: string, externalTrafficPolicy: string, loadBalancerSourceRanges: string[], ports: unknown[] }
   t.ok(matches(serviceSpec.selector, podLabels(ingest)))
   t.notOk(matches(serviceSpec.selector, podLabels(worker)))
+  t.equal(serviceSpec.type, 'LoadBalancer')
   t.equal(serviceSpec.externalTrafficPolicy, 'Local')
-  const metricsService = find(manifests, 'Service', 'cio-metrics')
-  const metricsSelector = (metricsService.spec as { selector: Record<string, string>, clusterIP: string }).selector
-  t.ok(matches(metricsSelector, podLabels(ingest)) && matches(metricsSelector, podLabels(worker)))
-  t.equal((metricsService.spec as { clusterIP: string }).clusterIP, 'None')
+  t.same(serviceSpec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }], 'the internet-facing Service: webhooks only')
+  const metricsService = find(manifests, 'Service', 'cio-management')
+  const metricsSpec = metricsService.spec as { selector: Record<string, string>, type: string, ports: unknown[] }
+  t.ok(matches(metricsSpec.selector, podLabels(ingest)) && matches(metricsSpec.selector, podLabels(worker)))
+  t.equal(metricsSpec.type, 'ClusterIP')
+  t.same(metricsSpec.ports, [{ name: 'management', port: 9090, targetPort: 'management', protocol: 'TCP' }])
+  t.same(metricsService.metadata.annotations, { 'prometheus.io/scrape': 'false' })
 
   const monitor = find(manifests, 'ServiceMonitor')
   const monitorSpec = monitor.spec as { selector: { matchLabels: Record<string, string> }, jobLabel: string, namespaceSelector: { matchNames: string[] }, endpoints: Array<{ port: string, path: string, interval: string }> }
   t.equal(monitor.metadata.namespace, 'monitoring')
   t.equal(monitor.metadata.labels?.release, 'kube-prometheus-stack')
-  t.ok(matches(monitorSpec.selector.matchLabels, metricsService.metadata.labels ?? {}), 'the ServiceMonitor selects the metrics Service')
+  t.ok(matches(monitorSpec.selector.matchLabels, metricsService.metadata.labels ?? {}), 'the ServiceMonitor selects the management Service')
   t.notOk(matches(monitorSpec.selector.matchLabels, service.metadata.labels ?? {}), '...and not the ingest Service (no double scrape)')
   t.same(monitorSpec.namespaceSelector.matchNames, ['cio'])
   t.equal(monitorSpec.jobLabel, 'app.kubernetes.io/name', 'job="cio-gateway", as the alerts and dashboard expect')
   t.equal(metricsService.metadata.labels?.['app.kubernetes.io/name'], 'cio-gateway')
-  t.match(monitorSpec.endpoints[0], { port: 'http', path: '/metrics', interval: '15s' })
+  t.match(monitorSpec.endpoints[0], { port: 'management', path: '/metrics', interval: '15s' })
 
   const ingress = find(manifests, 'Ingress')
   t.same((ingress.spec as { rules: unknown[] }).rules, [{
@@ -245,9 +274,17 @@ t.test('the NetworkPolicy admits exactly the published Customer.io sender addres
   const full = render({ valuesFiles: [join(ROOT, 'helm', 'ci', 'full-values.yaml')] })
   t.same(cidrs(full).sort(), [...(us ?? []), ...(eu ?? [])].map((a) => `${a}/32`).sort())
   const policy = find(full, 'NetworkPolicy').spec as { ingress: unknown[] }
-  t.equal(policy.ingress.length, 2, 'plus the extra rule for Prometheus')
+  t.same(policy.ingress.slice(1), [
+    { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'management', protocol: 'TCP' }] },
+    { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }], ports: [{ port: 'http', protocol: 'TCP' }] }
+  ], 'the management port from the monitoring namespace only, then the extra rule for the Ingress controller')
   const usOnly = render({ valuesFiles: [valuesFile(t, 'networkPolicy: { enabled: true }\n')] })
   t.same(cidrs(usOnly).sort(), (us ?? []).map((a) => `${a}/32`).sort(), 'the default region is us')
+  t.same((find(usOnly, 'NetworkPolicy').spec as { ingress: unknown[] }).ingress.slice(1), [
+    { from: [{ namespaceSelector: {} }], ports: [{ port: 'management', protocol: 'TCP' }] }
+  ], 'by default the management port admits every pod of the cluster, and no outside address')
+  const closed = render({ valuesFiles: [valuesFile(t, 'networkPolicy: { enabled: true, management: { from: [] } }\n')] })
+  t.equal((find(closed, 'NetworkPolicy').spec as { ingress: unknown[] }).ingress.length, 1, 'management.from: [] admits nobody to the management port')
 })
 
 t.test('the PrometheusRule carries rules/alerts.yaml, minus disabled alerts, plus labels and extra groups', async (t) => {

@@ -42,7 +42,7 @@ let exposed: Set<string> | undefined
 async function liveMetricNames (t: Test): Promise<Set<string>> {
   if (exposed !== undefined) return exposed
   const gateway = await startGateway(t)
-  const res = await fetch(`${gateway.url}/metrics`)
+  const res = await fetch(`${gateway.managementUrl}/metrics`)
   t.equal(res.status, 200)
   exposed = exposedMetricNames(await res.text())
   exposed.add('up')

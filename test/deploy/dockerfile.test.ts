@@ -1,8 +1,9 @@
 /**
- * The Dockerfile, read rather than built (there is no Docker here): a build stage that compiles, a
- * runtime stage with production dependencies and the build output only, a non-root user, node as
- * PID 1 in exec form, no HEALTHCHECK; a build context that holds what the COPYs need and nothing
- * else; and build output that imports no devDependency (it would be missing in the image).
+ * The Dockerfile, read rather than built (there is no Docker here): Node 24, a build stage that
+ * compiles, a runtime stage with production dependencies and the build output only, a non-root
+ * user, node as PID 1 in exec form, no HEALTHCHECK; a default config that runs as it is and a data
+ * volume the user can write; a build context that holds what the COPYs need and nothing else; and
+ * build output that imports no devDependency (it would be missing in the image).
  */
 import t from 'tap'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
@@ -10,6 +11,7 @@ import { builtinModules } from 'node:module'
 import { join, relative } from 'node:path'
 import { ROOT, find, render } from './helpers/chart.js'
 import { ensureBuilt } from './helpers/gateway.js'
+import { parseConfig } from '../../src/config/load.js'
 
 interface Instruction { op: string, args: string }
 interface Stage { base: string, name: string | undefined, instructions: Instruction[] }
@@ -34,10 +36,19 @@ const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 const stages = parseDockerfile(dockerfile)
 const runtime = stages[stages.length - 1] as Stage
 const ops = (stage: Stage, op: string): string[] => stage.instructions.filter((i) => i.op === op).map((i) => i.args)
-const copyFrom = (stage: Stage): Array<{ from: string, source: string }> => ops(stage, 'COPY')
-  .map((args) => /^(?:--chown=\S+\s+)?--from=(\S+)\s+(\S+)/.exec(args))
-  .filter((m): m is RegExpExecArray => m !== null)
-  .map((m) => ({ from: m[1] as string, source: m[2] as string }))
+const copyFrom = (stage: Stage): Array<{ from: string, source: string, chown: string | undefined }> => ops(stage, 'COPY')
+  .map((args) => /^(?:--from=(\S+)\s+)?(?:--chown=(\S+)\s+)?(?:--from=(\S+)\s+)?(\S+)/.exec(args))
+  .filter((m): m is RegExpExecArray => m !== null && (m[1] ?? m[3]) !== undefined)
+  .map((m) => ({ from: (m[1] ?? m[3]) as string, chown: m[2], source: m[4] as string }))
+/** The runtime stage's ENV settings, by name. */
+const runtimeEnv = (): Record<string, string> => Object.fromEntries(ops(runtime, 'ENV').join(' ').split(/\s+/)
+  .map((pair) => pair.split('=')).filter((pair) => pair.length === 2) as Array<[string, string]>)
+
+t.test('every stage runs Node 24 (LTS), the runtime the image recommends (SPEC §14)', async (t) => {
+  const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)
+  t.equal(arg?.[1], 'node:24-bookworm-slim')
+  t.same(stages.map((stage) => stage.base), stages.map(() => '${NODE_IMAGE}'))
+})
 
 t.test('multi-stage: a build stage compiles with npm ci and npm run build', async (t) => {
   t.ok(stages.length >= 2, 'at least two stages')
@@ -50,15 +61,31 @@ t.test('multi-stage: a build stage compiles with npm ci and npm run build', asyn
 
 t.test('the runtime stage holds production dependencies and the build output only', async (t) => {
   const copies = copyFrom(runtime)
-  t.same(copies.map((c) => c.source).sort(), ['/app/dist', '/app/node_modules'])
+  t.same(copies.map((c) => c.source).sort(), ['/app/dist', '/app/node_modules', '/data'])
   const dist = copies.find((c) => c.source === '/app/dist')
   t.equal(dist?.from, 'build')
   const deps = stages.find((s) => s.name === copies.find((c) => c.source === '/app/node_modules')?.from)
   t.ok(deps, 'node_modules come from an earlier stage')
   t.match(ops(deps as Stage, 'RUN').join('\n'), /npm ci --omit=dev/, 'which installs production dependencies only')
   t.same(ops(runtime, 'RUN'), [], 'the runtime stage runs nothing (no compilers, no npm install)')
-  const plainCopies = ops(runtime, 'COPY').filter((args) => !args.startsWith('--from'))
-  t.same(plainCopies.sort(), ['bin ./bin', 'package.json ./'], 'plus the entry script and package.json ("type": "module")')
+  const plainCopies = ops(runtime, 'COPY').filter((args) => !args.includes('--from'))
+  t.same(plainCopies.sort(), ['bin ./bin', 'package.json ./', 'routes.yaml /etc/cio-gateway/routes.yaml'],
+    'plus the entry script, package.json ("type": "module") and the default config')
+})
+
+t.test('docker run with no arguments works: the default config at CIO_GATEWAY_CONFIG, writing into a volume the user owns', async (t) => {
+  const env = runtimeEnv()
+  t.equal(env.CIO_GATEWAY_CONFIG, '/etc/cio-gateway/routes.yaml')
+  t.ok(ops(runtime, 'COPY').includes(`routes.yaml ${env.CIO_GATEWAY_CONFIG ?? ''}`), 'the default routes.yaml is where CIO_GATEWAY_CONFIG points')
+  const config = parseConfig(readFileSync(join(ROOT, 'routes.yaml'), 'utf8'), 'routes.yaml', env)
+  const fileSinks = [...config.sinks.values()].filter((sink) => sink.type === 'file').map((sink) => (sink.options as { path: string }).path)
+  t.same(fileSinks, ['/data/events'], "with the image's environment the default config writes under /data")
+  t.same(ops(runtime, 'VOLUME'), ['["/data"]'])
+  const user = ops(runtime, 'USER')[0]
+  const data = copyFrom(runtime).find((c) => c.source === '/data')
+  t.equal(data?.chown, user, '/data belongs to the user the process runs as')
+  const build = stages.find((s) => s.name === data?.from) as Stage
+  t.match(ops(build, 'RUN').join('\n'), /mkdir -p \/data\/events/, 'and holds the events directory from the start')
 })
 
 t.test('it runs as a non-root user, node as PID 1 in exec form, without HEALTHCHECK', async (t) => {
@@ -83,11 +110,11 @@ t.test('the image and the chart agree on port and user', async (t) => {
 
 t.test('the build context holds what the COPYs need, and .dockerignore keeps the rest out', async (t) => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
-  for (const entry of ['.git', 'node_modules', 'dist', 'test', 'helm', 'routes.yaml']) t.ok(ignored.includes(entry), `.dockerignore excludes ${entry}`)
+  for (const entry of ['.git', 'node_modules', 'dist', 'data', 'test', 'helm']) t.ok(ignored.includes(entry), `.dockerignore excludes ${entry}`)
   const isIgnored = (path: string): boolean => ignored.some((pattern) =>
     pattern.startsWith('*') ? path.endsWith(pattern.slice(1)) : path === pattern || path.startsWith(`${pattern}/`))
   for (const stage of stages) {
-    for (const args of ops(stage, 'COPY').filter((a) => !a.startsWith('--from'))) {
+    for (const args of ops(stage, 'COPY').filter((a) => !a.includes('--from'))) {
       const sources = args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1)
       for (const source of sources) {
         t.ok(existsSync(join(ROOT, source)), `${source} exists`)

@@ -1,6 +1,7 @@
 /**
- * A real Prometheus (Debian's `prometheus`) scrapes a running gateway under the job name the chart's
- * ServiceMonitor gives it, loads the chart's alert rules, and answers queries about a signed event.
+ * A real Prometheus (Debian's `prometheus`) scrapes a running gateway's management listener (the
+ * port the chart's ServiceMonitor scrapes) under the job name the ServiceMonitor gives it, loads the
+ * chart's alert rules, and answers queries about a signed event.
  */
 import t, { type Test } from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -57,7 +58,8 @@ async function eventually (prometheus: string, promql: string, accept: (r: Query
 
 t.test('Prometheus scrapes the gateway and returns cio_gateway_events_received_total after a signed event', async (t) => {
   const gateway = await startGateway(t)
-  const prometheus = await startPrometheus(t, `127.0.0.1:${gateway.port}`)
+  t.equal((await fetch(`${gateway.url}/metrics`)).status, 404, 'no /metrics on the webhook listener')
+  const prometheus = await startPrometheus(t, `127.0.0.1:${gateway.managementPort}`)
 
   const up = await eventually(prometheus.url, 'up{job="cio-gateway"}', (r) => r.data.result.some((s) => s.value[1] === '1'))
   t.equal(up.data.result.length, 1, 'one target, up')

@@ -13,7 +13,7 @@
  * printed, `…` standing for any text.
  *
  * The page is written for a reader's machine; the test keeps the shared one safe by rewriting
- * ports 8080 and 8081 to free ones, the Redis URL to the tests' Redis, and by giving the gateways a
+ * ports 8080, 8081 and 8082 (webhooks, management, a second management listener) to free ones, the Redis URL to the tests' Redis, and by giving the gateways a
  * key prefix of their own (CIO_GATEWAY_PREFIX, which the default routes.yaml reads), deleted after.
  */
 import t from 'tap'
@@ -74,10 +74,10 @@ t.test('the shell blocks of getting started run in order on this machine', async
   for (const link of ['bin', 'node_modules']) symlinkSync(join(ROOT, link), join(dir, link))
   const prefix = uniquePrefix('getting-started')
   t.teardown(async () => { await deleteKeys(prefix) })
-  const ports = new Map([['8080', String(await freePort())], ['8081', String(await freePort())]])
-  const env = cleanEnv({ PORT: ports.get('8080') as string, HOST: '127.0.0.1', CIO_GATEWAY_PREFIX: prefix })
+  const ports = new Map([['8080', String(await freePort())], ['8081', String(await freePort())], ['8082', String(await freePort())]])
+  const env = cleanEnv({ PORT: ports.get('8080') as string, HOST: '127.0.0.1', MANAGEMENT_PORT: ports.get('8081') as string, CIO_GATEWAY_PREFIX: prefix })
   const adapt = (text: string): string => text
-    .replace(/\b808[01]\b/g, (port) => ports.get(port) as string)
+    .replace(/\b808[012]\b/g, (port) => ports.get(port) as string)
     .replaceAll(DOCUMENTED_REDIS, REDIS_URL)
 
   const steps = [...new Set(blocks.map((b) => b.section))]

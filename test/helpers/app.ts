@@ -1,7 +1,8 @@
 /**
  * build(t): a gateway app from a YAML config, closed (and its Redis keys deleted) in t.teardown.
  * `{{dir}}`, `{{redis}}` and `{{prefix}}` in the YAML are replaced by the test's own directory, Redis
- * URL and key prefix.
+ * URL and key prefix. `app` is the webhook listener, `management` the management listener (SPEC §3):
+ * inject into the one a client would reach.
  */
 import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,7 +28,10 @@ export interface BuildOptions {
 }
 
 export interface Built {
+  /** The webhook listener: POST /webhooks/*, /healthz, /readyz. */
   app: FastifyInstance
+  /** The management listener: /metrics, /admin/*, /healthz, /readyz. */
+  management: FastifyInstance
   config: GatewayConfig
   registry: Registry
   dir: string
@@ -81,7 +85,7 @@ export async function build (t: Teardownable, options: BuildOptions = {}): Promi
     await app.close()
     if (config.queue.redis !== undefined) await deleteKeys(prefix)
   })
-  return { app, config, registry, dir, prefix }
+  return { app, management: app.management, config, registry, dir, prefix }
 }
 
 /** Every NDJSON line the file sink wrote under `dir`, parsed. */

@@ -49,7 +49,13 @@ ${options.routes ?? '  - { name: everything, match: {}, sinks: [local] }'}
 
 export interface Running {
   child: ChildProcess
+  /** stdout and stderr as they came. */
   output: () => string
+  stdout: () => string
+  stderr: () => string
+  /** The listeners' base URLs, from the banner (the ports the gateway got, also with port 0); no webhooks in role worker. */
+  webhooks: string | undefined
+  management: string
   exited: Promise<number | null>
   /** Signals the whole process group (npm and the gateway under it). */
   signal: (signal: NodeJS.Signals) => void
@@ -67,21 +73,28 @@ const killRunning = (): void => { for (const signal of running) signal('SIGKILL'
 process.once('exit', killRunning)
 process.once('SIGALRM', killRunning)
 
-/** Starts `command args` (in the project root, or `cwd`) and resolves once its output shows the listening banner. */
+/**
+ * Starts `command args` (in the project root, or `cwd`) and resolves once the listening banner (on
+ * stderr) has been written. Tests run gateways side by side, so the management listener gets port
+ * 0 (a free one, named by the banner) unless `env` sets MANAGEMENT_PORT.
+ */
 export async function startGateway (command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, cwd = ROOT): Promise<Running> {
   // Its own process group, so that signals reach the gateway under `npm start` too.
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(command, args, { cwd, env: { MANAGEMENT_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const signal = (name: NodeJS.Signals): void => {
     try { process.kill(-(child.pid as number), name) } catch { /* already gone */ }
   }
   let text = ''
-  child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString() })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString(); stdout += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString(); stderr += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   running.add(signal)
   void exited.then(() => running.delete(signal))
   const deadline = Date.now() + timeoutMs
-  while (!text.includes('cio-gateway listening on')) {
+  // The banner is written at once, after both listeners are open; its config line ends it.
+  while (!/cio-gateway listening on [\s\S]*\n {2}config: .*\n/.test(text)) {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${text}`)
     if (Date.now() > deadline) {
       signal('SIGKILL')
@@ -89,7 +102,10 @@ export async function startGateway (command: string, args: readonly string[], en
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return { child, output: () => text, exited, signal }
+  const management = /^ {2}management: (http:\/\/\S+)/m.exec(text)?.[1]
+  if (management === undefined) throw new Error(`the banner names no management listener:\n${text}`)
+  const webhooks = /^ {2}webhooks: +(http:\/\/\S+)/m.exec(text)?.[1]
+  return { child, output: () => text, stdout: () => stdout, stderr: () => stderr, webhooks, management, exited, signal }
 }
 
 /** The environment a fresh shell would have, without anything the gateway reads. */

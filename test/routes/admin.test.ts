@@ -1,16 +1,18 @@
-/** The admin API (SPEC §3): bearer auth, queue counts, dead letters, replay — on BullMQ and on the embedded queue. */
+/** The admin API (SPEC §3) on the management listener: bearer auth, queue counts, dead letters, replay — on BullMQ and on the embedded queue. */
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, defaultYaml, eventually, type Teardownable } from '../helpers/app.js'
 import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiver.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { DEAD_LETTER_MAX_BYTES } from '../../src/routes/admin.js'
 
 const TOKEN = 'admin-token-for-tests-5b0c2f'
 const withToken = (yaml: string, token = TOKEN): string => `\nadmin: { token: "${token}" }\n${yaml}`
 const auth = { authorization: `Bearer ${TOKEN}` }
 
+/** A request to the admin API, on the app's management listener. */
 async function admin (app: FastifyInstance, method: 'GET' | 'POST', url: string, headers: Record<string, string> = auth): Promise<LightMyRequestResponse> {
-  return await app.inject({ method, url, headers })
+  return await app.management.inject({ method, url, headers })
 }
 
 async function send (app: FastifyInstance, body: string): Promise<string> {
@@ -104,6 +106,7 @@ for (const redis of [true, false]) {
     t.equal(body.sink, 'hook')
     t.equal(body.failed, 3, 'the total, whatever the limit')
     t.equal(body.dead_letters.length, 2, 'limit=2')
+    t.equal((body as { truncated?: boolean }).truncated, false, 'two small letters are far under the byte cap')
     for (const letter of body.dead_letters) {
       const sent = events.find((event) => event.event_id === letter.event_id)
       t.ok(sent, `${String(letter.event_id)} is one of the sent events`)
@@ -138,7 +141,7 @@ for (const redis of [true, false]) {
     t.equal(receiver.delivered.length, 0, 'nothing reached the receiver while it answered 400')
     receiver.status = 200
     // curl -X POST -H 'content-type: application/json' sends an empty JSON body: accepted and ignored.
-    const retry = await app.inject({ method: 'POST', url: '/admin/queues/hook/retry', headers: { ...auth, 'content-type': 'application/json' } })
+    const retry = await admin(app, 'POST', '/admin/queues/hook/retry', { ...auth, 'content-type': 'application/json' })
     t.equal(retry.statusCode, 200)
     t.same(retry.json(), { sink: 'hook', retried: 3 })
     await eventually(() => receiver.delivered.length >= 3 ? true : undefined, 10_000, 'the replayed events at the receiver')
@@ -158,6 +161,34 @@ for (const redis of [true, false]) {
     t.equal((await queues(app))._quarantine?.failed, 1)
   })
 
+  t.test(`${mode}: the dead-letter list is capped in bytes too, and says when it was cut short`, async (t) => {
+    // Email events may carry the rendered message: six events of ~900 KB, refused for good by the target.
+    const receiver = await startReceiver(t, 400)
+    const { app } = await build(t, {
+      yaml: withToken(defaultYaml({ redis, extraSinks: webhookSinkYaml('hook', receiver), routes: '  - { name: hook, match: {}, sinks: [hook] }' }))
+        .replace('body_limit: 64kb', 'body_limit: 1mb')
+    })
+    const content = 'x'.repeat(900_000)
+    for (let i = 0; i < 6; i++) t.equal(await send(app, JSON.stringify(sampleEvent({ object_type: 'email', metric: 'sent', data: { content } }))), 'accepted')
+    await eventually(async () => (await queues(app)).hook?.failed === 6 ? true : undefined, 15_000, 'six dead letters')
+
+    const response = await admin(app, 'GET', '/admin/queues/hook/failed?limit=6')
+    t.equal(response.statusCode, 200)
+    t.ok(response.body.length <= DEAD_LETTER_MAX_BYTES + 1024, `${response.body.length} bytes: the cap and a little envelope`)
+    const body = response.json() as { sink: string, failed: number, dead_letters: { event: { data: { content: string } } }[], truncated: boolean, message: string }
+    t.same({ ...body, dead_letters: body.dead_letters.length }, {
+      sink: 'hook',
+      failed: 6,
+      dead_letters: 4,
+      truncated: true,
+      message: `4 of the 6 dead letters asked for fit in the ${DEAD_LETTER_MAX_BYTES}-byte answer`
+    }, 'four letters of ~900 KB fit in 4 MiB, the fifth would not')
+    t.ok(body.dead_letters.every((letter) => letter.event.data.content === content), 'the letters shown are whole')
+
+    const one = (await admin(app, 'GET', '/admin/queues/hook/failed?limit=1')).json() as { dead_letters: unknown[], truncated: boolean }
+    t.same([one.dead_letters.length, one.truncated], [1, false], 'under the cap: not truncated')
+  })
+
   t.test(`${mode}: a replayed dead letter gets its whole retry budget again`, async (t) => {
     const { app, receiver } = await setup(t, redis, 2)
     receiver.status = 503
@@ -174,6 +205,8 @@ for (const redis of [true, false]) {
     await eventually(() => receiver.delivered.length === 1 ? true : undefined, 10_000, 'delivery on the second attempt of the replay')
     t.same(receiver.requests.map((request) => request.status), [503, 503, 503, 200])
     t.equal(receiver.delivered[0]?.event_id, event.event_id)
-    t.match((await queues(app)).hook, { failed: 0, completed: 1 })
+    // The receiver has the event before the worker marks its job completed.
+    const settled = await eventually(async () => { const counts = await queues(app); return counts.hook?.completed === 1 ? counts : undefined }, 10_000, 'the replayed job completed')
+    t.match(settled.hook, { failed: 0, completed: 1 })
   })
 }

@@ -3,6 +3,8 @@ import t from 'tap'
 import { build, defaultYaml, sampleValue } from '../helpers/app.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 import { EmbeddedBackend } from '../../plugins/queue/embedded-backend.js'
+import { openListener } from '../../src/listeners.js'
+import { rawExchange } from '../helpers/raw-http.js'
 
 const post = (app: Awaited<ReturnType<typeof build>>['app'], body: string, headers: Record<string, string>, source = 'customerio') =>
   app.inject({ method: 'POST', url: `/webhooks/${source}`, headers, payload: body })
@@ -81,6 +83,41 @@ t.test('401 stale_timestamp', async (t) => {
   t.same(response.json(), { error: 'invalid_signature', reason: 'stale_timestamp' })
 })
 
+t.test('401 before the body is read: absent or malformed signature headers, whatever the body', async (t) => {
+  const { app, registry } = await build(t)
+  // Over the 64 KB limit: had the body been read first, the answer would be 413.
+  const body = JSON.stringify(sampleEvent({ data: { padding: 'x'.repeat(70 * 1024) } }))
+  const signed = signedHeaders(body)
+  const cases: [string, Record<string, string>, string][] = [
+    ['no signature headers', { 'content-type': 'application/json' }, 'missing_signature'],
+    ['no timestamp', { 'x-cio-signature': signed['x-cio-signature'] as string }, 'missing_signature'],
+    ['uppercase signature', { ...signed, 'x-cio-signature': (signed['x-cio-signature'] as string).toUpperCase() }, 'bad_signature'],
+    ['short signature', { ...signed, 'x-cio-signature': (signed['x-cio-signature'] as string).slice(2) }, 'bad_signature'],
+    ['timestamp not a number', { ...signed, 'x-cio-timestamp': 'yesterday' }, 'bad_signature']
+  ]
+  for (const [name, headers, reason] of cases) {
+    const response = await post(app, body, headers)
+    t.same([response.statusCode, response.json()], [401, { error: 'invalid_signature', reason }], name)
+    t.equal(response.headers.connection, 'close', `${name}: the connection closes instead of draining the unread body`)
+  }
+  t.equal(await sampleValue(registry, 'cio_gateway_events_rejected_total', { source: 'customerio', reason: 'missing_signature' }), 2)
+  t.equal(await sampleValue(registry, 'cio_gateway_events_rejected_total', { source: 'customerio', reason: 'bad_signature' }), 3)
+  t.equal(await sampleValue(registry, 'cio_gateway_events_rejected_total', { source: 'customerio', reason: 'body_too_large' }), 0)
+  const wellFormed = await post(app, body, signedHeaders(body, { secret: 'not-the-secret' }))
+  t.equal(wellFormed.statusCode, 413, 'well-formed headers: the body is read, and it is too large')
+})
+
+t.test('401 on a real socket while the body has not even been sent', async (t) => {
+  const { app } = await build(t)
+  const { port } = await openListener(app, 'webhooks', '127.0.0.1', 0)
+  // Announces 60,000 bytes and sends none: a gateway that waited for the body would answer nothing
+  // until its request timeout (408 after 10 s).
+  const answer = await rawExchange(port, 'POST /webhooks/customerio HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n')
+  t.match(answer, /^HTTP\/1\.1 401 Unauthorized\r\n/)
+  t.match(answer, /\r\nconnection: close\r\n/i)
+  t.ok(answer.endsWith('{"error":"invalid_signature","reason":"missing_signature"}'), 'the JSON body, then the gateway closed the connection')
+})
+
 t.test('404 unknown source', async (t) => {
   const { app } = await build(t)
   const body = JSON.stringify(sampleEvent())
@@ -135,6 +172,34 @@ t.test('503 with Retry-After above the high-water mark', async (t) => {
   }
   t.same(answers, [200, 200, 200, 503, 503], 'no worker runs in the ingest role, so the backlog only grows')
   t.equal(backend?.pendingJobs(), 3)
+})
+
+t.test('401s and 503s are warnings, one line per source and reason per interval, with how many it stands for', async (t) => {
+  const logs: Record<string, unknown>[] = []
+  const { app } = await build(t, {
+    yaml: defaultYaml({ redis: false }).replace('prefix: "{{prefix}}"', 'prefix: "{{prefix}}"\n  high_water_mark: 1'),
+    role: 'ingest',
+    logs: { write: (line) => { logs.push(JSON.parse(line) as Record<string, unknown>) } }
+  })
+  const send = async (headers: (body: string) => Record<string, string>): Promise<number> => {
+    const body = JSON.stringify(sampleEvent())
+    return (await post(app, body, headers(body))).statusCode
+  }
+  const statuses: number[] = []
+  for (let i = 0; i < 20; i++) statuses.push(await send((body) => signedHeaders(body, { secret: 'not-the-secret' })))
+  for (let i = 0; i < 5; i++) statuses.push(await send(() => ({ 'content-type': 'application/json' })))
+  for (let i = 0; i < 5; i++) statuses.push(await send((body) => signedHeaders(body)))
+  t.same(statuses, [...Array(25).fill(401), 200, 503, 503, 503, 503], 'no worker in the ingest role: above the mark after one event')
+
+  const refusals = (): Record<string, unknown>[] => logs.filter((line) => /^(webhook request refused|event not stored)/.test(String(line.msg)))
+    .map(({ level, msg, source, reason, count }) => ({ level, msg, source, reason, count }))
+  const line401 = (reason: string, count: number): Record<string, unknown> => ({ level: 40, msg: 'webhook request refused (401): signature check failed', source: 'customerio', reason, count })
+  const line503 = (count: number): Record<string, unknown> => ({ level: 40, msg: 'event not stored: answered 503 with Retry-After', source: 'customerio', reason: 'high_water_mark', count })
+  t.same(refusals(), [line401('bad_signature', 1), line401('missing_signature', 1), line503(1)], 'the first of each, at once')
+  t.equal(logs.filter((line) => Number(line.level) >= 50).length, 0, 'nothing at error level')
+
+  await app.close()
+  t.same(refusals().slice(3), [line401('bad_signature', 19), line401('missing_signature', 4), line503(3)], 'the rest counted, written when the interval ends (here: at shutdown)')
 })
 
 t.test('any content type is accepted on the webhook path', async (t) => {

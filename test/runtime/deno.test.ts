@@ -2,11 +2,13 @@
  * The gateway on Deno 2 (docs/deno.md), started with the documented `deno task start`
  * and driven like the Node CLI test (test/cli/cli.test.ts): with Redis and on the embedded
  * default, signed events (one sent twice), a bad and a missing signature, the file sink's lines,
- * /metrics and /readyz, then SIGTERM. The Deno binary is the npm package `deno` (a devDependency).
+ * /metrics and /readyz, then SIGTERM; and a webhook sink, so that undici and the SSRF guard's DNS
+ * lookup run under Deno too. The Deno binary is the npm package `deno` (a devDependency). CI runs
+ * this file as its Deno stage (CONTRIBUTING.md).
  */
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { ROOT, cleanEnv, startGateway } from '../helpers/process.js'
@@ -14,6 +16,7 @@ import { eventually, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { startReceiver, webhookSinkYaml } from '../helpers/receiver.js'
 
 // The default routes.yaml's development signing key, used when CIO_WEBHOOK_SECRET is unset.
 const DEV_KEY = 'dev-signing-key'
@@ -49,8 +52,9 @@ function rawLines (dir: string): string[] {
     .flatMap((file) => readFileSync(join(dir, day, file), 'utf8').split('\n').filter((line) => line !== '')))
 }
 
-async function metrics (port: number): Promise<string> {
-  return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+/** /metrics from the management listener at `management`. */
+async function metrics (management: string): Promise<string> {
+  return await (await fetch(`${management}/metrics`)).text()
 }
 
 /**
@@ -74,7 +78,7 @@ async function exercise (t: Test, env: Record<string, string>): Promise<{ port: 
   t.strictSame(await post(port, body, { 'content-type': 'application/json', 'x-cio-timestamp': headers['x-cio-timestamp'] as string }), { status: 401, body: { error: 'invalid_signature', reason: 'missing_signature' } })
 
   const text = await eventually(async () => {
-    const current = await metrics(port)
+    const current = await metrics(gateway.management)
     return sample(current, 'cio_gateway_sink_events_delivered_total', { sink: 'local', type: 'file' }) === 1 ? current : undefined
   }, 15_000, 'the file sink to deliver the event')
   const lines = rawLines(dir)
@@ -127,7 +131,34 @@ t.test('deno task start with no configuration: the embedded default, file sink, 
   const ready = await fetch(`http://127.0.0.1:${gateway.port}/readyz`)
   t.strictSame({ status: ready.status, body: await ready.json() }, {
     status: 200,
-    body: { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events are kept in memory only and are lost if the process stops'] }
+    body: { status: 'ready', role: 'all', queue: 'embedded', checks: { config: 'ok', queue: 'ok' }, warnings: ['embedded queue: events and dedupe marks are kept in memory only; undelivered events are lost if the process stops, and an event resent after a restart is accepted again'] }
   })
   t.equal(await gateway.stop(), 0, 'exit 0 after a graceful shutdown')
+})
+
+t.test('deno task start with a config of its own: a webhook sink delivers over undici', async (t) => {
+  const receiver = await startReceiver(t)
+  const dir = tempDir(t, 'cio-gw-deno')
+  const config = join(dir, 'routes.yaml')
+  writeFileSync(config, `
+server: { host: 127.0.0.1 }
+sources:
+  customerio: { type: customerio, secrets: ["${DEV_KEY}"] }
+sinks:${webhookSinkYaml('hook', receiver)}
+routes:
+  - { name: everything, match: {}, sinks: [hook] }
+`)
+  const port = await freePort()
+  const gateway = await startGateway(deno(), ['task', 'start'], cleanEnv({ PORT: String(port), CIO_GATEWAY_CONFIG: config, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }))
+  t.teardown(() => { gateway.signal('SIGKILL') })
+  t.match(gateway.output(), 'sink hook: webhook')
+  const event = sampleEvent()
+  const body = JSON.stringify(event)
+  t.strictSame(await post(port, body, signedHeaders(body, { secret: DEV_KEY })), { status: 200, body: { status: 'accepted' } })
+  await eventually(() => receiver.delivered.length > 0 ? true : undefined, 15_000, 'the webhook sink to deliver')
+  t.equal(receiver.requests.length, 1, 'one request')
+  t.match(receiver.delivered[0], event, 'carrying the event')
+  t.equal(sample(await metrics(gateway.management), 'cio_gateway_sink_events_delivered_total', { sink: 'hook', type: 'webhook' }), 1)
+  gateway.signal('SIGTERM')
+  t.equal(await gateway.exited, 0, 'exit 0 after a graceful shutdown')
 })

@@ -35,8 +35,9 @@ function replaceFile (file: string, text: string): void {
   renameSync(`${file}.tmp`, file)
 }
 
-async function reloads (port: number, result: 'success' | 'failure'): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+/** The reload counter, read from /metrics on the management listener at `management`. */
+async function reloads (management: string, result: 'success' | 'failure'): Promise<number> {
+  const text = await (await fetch(`${management}/metrics`)).text()
   const match = new RegExp(`^cio_gateway_config_reloads_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text)
   return match === null ? 0 : Number(match[1])
 }
@@ -73,13 +74,13 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
   const { answers, sent: all, sentAfterSwitch: afterReload } = stream
   await eventually(() => answers.length >= 50 ? true : undefined, 30_000, 'a stream under way')
   replaceFile(configFile, routesYaml({ prefix, data, audit: true }))
-  await eventually(async () => await reloads(port, 'success') === 1 ? true : undefined, 15_000, 'the reload')
+  await eventually(async () => await reloads(gateway.management, 'success') === 1 ? true : undefined, 15_000, 'the reload')
   stream.markSwitched()
   await eventually(() => afterReload.length >= 50 ? true : undefined, 30_000, 'requests after the reload')
   await stream.stop()
 
   t.same(answers.filter((answer) => answer !== ACCEPTED), [], `all ${answers.length} requests answered 200 accepted`)
-  t.equal(await reloads(port, 'failure'), 0, 'no failed reload on the way')
+  t.equal(await reloads(gateway.management, 'failure'), 0, 'no failed reload on the way')
   const local = await eventually(() => { const lines = readLines(join(data, 'local')); return lines.length >= all.length ? lines : undefined }, 20_000, 'every event in local')
   t.same(new Set(local.map((line) => line.event_id)), new Set(all), 'local has every event')
   await eventually(() => missingFromFileSink(join(data, 'audit'), afterReload).length === 0 ? true : undefined, 20_000, 'the new sink filling').catch(() => undefined)
@@ -88,7 +89,7 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
 
   // Broken in place (no rename): two errors, both logged; the running configuration stays.
   writeFileSync(configFile, routesYaml({ prefix, data, audit: true }).replace('sinks: [audit]', 'sinks: [audti]').replace('max_events: 100', 'max_events: lots'))
-  await eventually(async () => await reloads(port, 'failure') === 1 ? true : undefined, 15_000, 'the refused reload')
+  await eventually(async () => await reloads(gateway.management, 'failure') === 1 ? true : undefined, 15_000, 'the refused reload')
   // The log reaches this process through a pipe, which may trail the /metrics answer.
   await eventually(() => gateway.output().includes('still running the previous configuration') ? true : undefined, 5_000, 'the reload failure in the log')
   t.match(gateway.output(), `config reload refused: ${configFile}:`)
@@ -100,11 +101,11 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
 
   // SIGHUP reloads even an unchanged file: the broken one fails again, a good one applies.
   gateway.signal('SIGHUP')
-  await eventually(async () => await reloads(port, 'failure') === 2 ? true : undefined, 15_000, 'SIGHUP with the broken file')
+  await eventually(async () => await reloads(gateway.management, 'failure') === 2 ? true : undefined, 15_000, 'SIGHUP with the broken file')
   replaceFile(configFile, routesYaml({ prefix, data }))
-  await eventually(async () => await reloads(port, 'success') === 2 ? true : undefined, 15_000, 'the audit sink removed')
+  await eventually(async () => await reloads(gateway.management, 'success') === 2 ? true : undefined, 15_000, 'the audit sink removed')
   gateway.signal('SIGHUP')
-  await eventually(async () => await reloads(port, 'success') === 3 ? true : undefined, 15_000, 'SIGHUP with an unchanged good file')
+  await eventually(async () => await reloads(gateway.management, 'success') === 3 ? true : undefined, 15_000, 'SIGHUP with an unchanged good file')
   t.equal(gateway.child.exitCode, null, 'SIGHUP does not stop the gateway')
   const last = sampleEvent()
   t.equal(await send(port, last), ACCEPTED)
@@ -134,11 +135,11 @@ t.test('a Kubernetes ConfigMap update (a ..data symlink swap) is picked up', asy
   renameSync(join(configDir, '..data_tmp'), join(configDir, '..data'))
   rmSync(join(configDir, '..2026_01_01_00_00_00.000000001'), { recursive: true })
 
-  await eventually(async () => await reloads(port, 'success') === 1 ? true : undefined, 15_000, 'the reload after the swap')
+  await eventually(async () => await reloads(gateway.management, 'success') === 1 ? true : undefined, 15_000, 'the reload after the swap')
   const event = sampleEvent()
   t.equal(await send(port, event), ACCEPTED)
   await eventually(() => readLines(join(data, 'audit')).some((line) => line.event_id === event.event_id) ? true : undefined, 15_000, 'the event in the new sink')
-  t.equal(await reloads(port, 'failure'), 0)
+  t.equal(await reloads(gateway.management, 'failure'), 0)
   gateway.signal('SIGTERM')
   t.equal(await gateway.exited, 0)
 })

@@ -125,7 +125,7 @@ t.test('sources, their secrets and the admin token switch with a reload', async 
   const built = await build(t, { yaml: `\nadmin: { token: "old-token" }\n${defaultYaml({ redis: true })}` })
   const { app } = built
   t.same(await send(app, sampleEvent(), { source: 'partner' }), { status: 404, body: { error: 'unknown_source', message: "source 'partner' is not configured" } })
-  const admin = async (token: string): Promise<number> => (await app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Bearer ${token}` } })).statusCode
+  const admin = async (token: string): Promise<number> => (await app.management.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Bearer ${token}` } })).statusCode
   t.equal(await admin('old-token'), 200)
 
   const next = `\nadmin: { token: "new-token" }\n${defaultYaml({ redis: true })}`

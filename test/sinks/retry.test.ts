@@ -131,3 +131,28 @@ t.test('batches: max_events splits, max_wait flushes a partial batch', async (t)
   await eventually(() => sizes.reduce((a, b) => a + b, 0) === 25 ? true : undefined)
   t.same(sizes, [10, 10, 5], 'two full batches of max_events, then the rest after max_wait')
 })
+
+t.test('dead letters are logged once per error type and interval, with the count, and name the sink once', async (t) => {
+  const raw: string[] = []
+  const lines: Record<string, unknown>[] = []
+  const parent = pino({ level: 'info' }, { write: (line: string) => { raw.push(line); lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  // As plugins/queue/sink-workers.ts builds it: the sink's child logger carries its name.
+  const runtime = new SinkRuntime(sinkConfig(1), new ScriptedSink(() => new PermanentSinkError('400 bad request', 'http_400')),
+    new GatewayMetrics(new Registry(), { defaultMetrics: false }), parent.child({ sink: 'target' }))
+  const backend = new EmbeddedBackend({ dedupeWindowMs: 60_000 })
+  t.teardown(async () => await backend.close())
+  backend.runWorker('target', { concurrency: runtime.jobConcurrency, retry: sinkConfig(1).retry }, async (job) => await runtime.handle(job))
+  for (let i = 0; i < 5; i++) {
+    const body = JSON.stringify({ event_id: `E-LOG-${i}`, object_type: 'email', metric: 'sent', timestamp: 1700000000, data: {} })
+    await backend.enqueue({ source: 'customerio', dedupeKey: `E-LOG-${i}`, payload: { s: 'customerio', r: Date.now(), b: body, e: `E-LOG-${i}` }, sinks: [{ name: 'target', retry: sinkConfig(1).retry }] })
+  }
+  await eventually(async () => (await backend.counts('target')).failed === 5 ? true : undefined, 10_000, 'five dead letters')
+  const deadLettered = (): Record<string, unknown>[] => lines.filter((line) => line.msg === 'event dead-lettered')
+  t.match(deadLettered(), [{ level: 40, sink: 'target', error_type: 'http_400', event_id: 'E-LOG-0', attempts: 1, error: 'PermanentSinkError: 400 bad request', count: 1 }])
+  t.equal(deadLettered().length, 1, 'one line for the first five, so far')
+  await runtime.close()
+  t.match(deadLettered()[1], { error_type: 'http_400', event_id: 'E-LOG-4', count: 4 }, 'the rest, with how many')
+  t.equal(deadLettered().length, 2)
+  const first = raw.find((line) => line.includes('"event dead-lettered"')) ?? ''
+  t.equal(first.split('"sink":').length - 1, 1, `"sink" appears once in the line as written: ${first}`)
+})

@@ -37,7 +37,7 @@ spec:
     spec:
       serviceAccountName: {{ include "cio-gateway.serviceAccountName" $root }}
       automountServiceAccountToken: {{ $root.Values.serviceAccount.automountServiceAccountToken }}
-      {{- /* No <SERVICE>_PORT variables: the gateway reads PORT and CIO_GATEWAY_* from its environment. */}}
+      {{- /* No <SERVICE>_PORT variables: the gateway reads PORT, MANAGEMENT_PORT and CIO_GATEWAY_* from its environment. */}}
       enableServiceLinks: false
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
@@ -54,15 +54,32 @@ spec:
           image: {{ include "cio-gateway.image" $root | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: ["serve", "--config", "/etc/cio-gateway/routes.yaml", "--role", {{ $component | quote }}]
+          {{- /*
+          Two listeners (SPEC §3): `http`, the webhook listener Customer.io reaches (ingest pods only:
+          workers open none), and `management` (/metrics, /admin/*, /healthz, /readyz). Inside the pod
+          management listens on all interfaces so the kubelet's probes and Prometheus reach it; the
+          management Service is ClusterIP only, and the main Service never exposes it.
+          */}}
           ports:
+            {{- if ne $component "worker" }}
             - name: http
               containerPort: 8080
               protocol: TCP
+            {{- end }}
+            - name: management
+              containerPort: 8081
+              protocol: TCP
           env:
+            {{- if ne $component "worker" }}
             - name: HOST
               value: "0.0.0.0"
             - name: PORT
               value: "8080"
+            {{- end }}
+            - name: MANAGEMENT_HOST
+              value: "0.0.0.0"
+            - name: MANAGEMENT_PORT
+              value: "8081"
             - name: NODE_ENV
               value: production
             {{- with $values.nodeOptions }}

@@ -8,7 +8,7 @@ import { Duration, SourceSecrets } from '../../../src/config/schema.js'
 import { METRICS_BY_OBJECT_TYPE, unroutableReason, type RoutableEvent } from '../../../src/events.js'
 import { parseDuration } from '../../../src/units.js'
 import { dedupeKeyFor, dedupeKeyOf } from '../../dedupe/key.js'
-import { verifyCioRequest } from '../../verifier/signature.js'
+import { precheckCioHeaders, verifyCioRequest } from '../../verifier/signature.js'
 
 /** 9999-12-31T23:59:59Z: beyond it a "seconds" value is a unit mistake (milliseconds), not a date. */
 const LATEST_SECONDS = 253_402_300_799
@@ -28,7 +28,7 @@ export const customerioSource = defineSource({
     toleranceMs: options.tolerance === undefined ? dedupeWindowMs : parseDuration(options.tolerance)
   }),
   signature: {
-    precheck: () => undefined,
+    precheck: (headers) => precheckCioHeaders({ timestamp: headers['x-cio-timestamp'], signature: headers['x-cio-signature'] }),
     verify: (headers, body, options) => verifyCioRequest({ timestamp: headers['x-cio-timestamp'], signature: headers['x-cio-signature'], body }, options)
   },
   answer: 'status',

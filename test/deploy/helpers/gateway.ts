@@ -1,6 +1,7 @@
 /**
- * A real gateway process for the deployment tests: `node bin/cio-gateway.js serve` on a free
- * loopback port with the embedded queue and a file sink, stopped with SIGTERM in teardown.
+ * A real gateway process for the deployment tests: `node bin/cio-gateway.js serve` on free
+ * loopback ports (webhooks and management) with the embedded queue and a file sink, stopped with
+ * SIGTERM in teardown.
  */
 import { createHmac } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
@@ -76,8 +77,12 @@ export async function ensureBuilt (): Promise<void> {
 }
 
 export interface RunningGateway {
+  /** The webhook listener. */
   url: string
   port: number
+  /** The management listener: /metrics, /admin/*, /healthz, /readyz (what Prometheus scrapes). */
+  managementUrl: string
+  managementPort: number
   dir: string
   output: () => string
 }
@@ -96,8 +101,9 @@ export async function startGateway (t: Teardownable): Promise<RunningGateway> {
     '  - { name: all, match: {}, sinks: [local] }',
     ''
   ].join('\n'))
-  const port = await freePort()
+  const [port, managementPort] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${port}`
+  const managementUrl = `http://127.0.0.1:${managementPort}`
   // Generous: the CLI loads every sink's SDK, and a loaded 2-core CI machine is slow at that.
   const { output } = await startService(t, {
     name: 'the gateway',
@@ -105,12 +111,13 @@ export async function startGateway (t: Teardownable): Promise<RunningGateway> {
     args: [join(ROOT, 'bin', 'cio-gateway.js'), 'serve', '--config', config, '--role', 'all'],
     dir,
     cwd: dir,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-    readyUrl: `${url}/healthz`,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MANAGEMENT_PORT: String(managementPort), MANAGEMENT_HOST: '127.0.0.1' },
+    // The management listener opens last: once it answers, both do.
+    readyUrl: `${managementUrl}/healthz`,
     timeoutMs: 60_000,
     pollMs: 100
   })
-  return { url, port, dir, output }
+  return { url, port, managementUrl, managementPort, dir, output }
 }
 
 /** POSTs one event signed the Customer.io way (SPEC §2). */

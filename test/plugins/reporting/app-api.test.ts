@@ -130,7 +130,8 @@ t.test('a request that times out is counted as a timeout and retried', async (t)
   t.type(error, AppApiError)
   t.match(error.message, /failed after 2 attempts: UND_ERR_HEADERS_TIMEOUT/)
   t.equal(api.requests.length, 2)
-  t.ok(Date.now() - begin < 2000, 'the timeout cut each wait short')
+  // Without the timeout the stand-in would hold the request for good; the bound is far from both (a loaded machine adds seconds).
+  t.ok(Date.now() - begin < 10_000, 'the timeout cut each wait short')
   t.equal(await sampleValue(registry, 'cio_gateway_reporting_requests_total', { endpoint: '/v1/campaigns', status: 'timeout' }), 2)
   t.notOk(lines.some((line) => line.includes(API_KEY)))
 })
@@ -142,5 +143,6 @@ t.test('an abort ends a request and the waits between attempts at once', async (
   setTimeout(() => abort.abort(), 100)
   const begin = Date.now()
   await t.rejects(pending)
-  t.ok(Date.now() - begin < 1000)
+  // The stand-in never answers: only the abort ends it (the bound leaves room for a loaded machine).
+  t.ok(Date.now() - begin < 5000, 'ended by the abort, not by a timeout')
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { createHmac } from 'node:crypto'
-import { cioSignature, verifyCioRequest } from '../../../plugins/verifier/signature.js'
+import { cioSignature, precheckCioHeaders, verifyCioRequest } from '../../../plugins/verifier/signature.js'
 
 const vectorBody = readFileSync(new URL('../../fixtures/signing-vector.json', import.meta.url))
 const VECTOR = { key: 'test_signing_key_123', timestamp: '1700000000', signature: 'fce599f964314e83d126387028143ad45fcacb0ac633ec7cf7d48afcc1618787' }
@@ -96,6 +96,32 @@ t.test('several secrets: any one matches; timestamps outside the tolerance are s
   t.equal(verifyCioRequest({ timestamp: at(-300), signature: cioSignature('new-key', at(-300), body), body }, options), undefined, 'edge of the window')
   t.equal(verifyCioRequest({ timestamp: at(-301), signature: cioSignature('new-key', at(-301), body), body }, options), 'stale_timestamp', 'past')
   t.equal(verifyCioRequest({ timestamp: at(301), signature: cioSignature('new-key', at(301), body), body }, options), 'stale_timestamp', 'future')
-  t.equal(verifyCioRequest({ timestamp: 'soon', signature: cioSignature('new-key', 'soon', body), body }, options), 'stale_timestamp', 'not a number')
+  // A timestamp that is not a number is a malformed header, refused before the body is read (precheckCioHeaders).
+  t.equal(verifyCioRequest({ timestamp: 'soon', signature: cioSignature('new-key', 'soon', body), body }, options), 'bad_signature', 'not a number')
   t.equal(verifyCioRequest({ timestamp: `${Math.floor(now / 1000)}000`, signature: cioSignature('new-key', `${Math.floor(now / 1000)}000`, body), body }, options), 'stale_timestamp', 'milliseconds are not seconds')
+})
+
+t.test('the header pre-check refuses what can never verify, and passes everything well-formed', async (t) => {
+  const good = 'a'.repeat(64)
+  const now = '1700000000'
+  const cases: [string, string | string[] | undefined, string | string[] | undefined, string | undefined][] = [
+    ['well-formed', now, good, undefined],
+    ['milliseconds (stale later, not malformed)', '1700000000000', good, undefined],
+    ['no signature', now, undefined, 'missing_signature'],
+    ['empty signature', now, '', 'missing_signature'],
+    ['no timestamp', undefined, good, 'missing_signature'],
+    ['empty timestamp', '', good, 'missing_signature'],
+    ['uppercase hex', now, 'A'.repeat(64), 'bad_signature'],
+    ['63 characters', now, good.slice(1), 'bad_signature'],
+    ['65 characters', now, good + 'a', 'bad_signature'],
+    ['40 hex characters (a SHA-1)', now, 'a'.repeat(40), 'bad_signature'],
+    ['non-hex', now, 'g'.repeat(64), 'bad_signature'],
+    ['timestamp not a number', 'soon', good, 'bad_signature'],
+    ['negative timestamp', '-1700000000', good, 'bad_signature'],
+    ['timestamp with a fraction', '1700000000.5', good, 'bad_signature'],
+    ['timestamp of 16 digits', '1'.repeat(16), good, 'bad_signature'],
+    ['repeated signature header', now, [good, good], 'bad_signature'],
+    ['repeated timestamp header', [now, now], good, 'bad_signature']
+  ]
+  for (const [name, timestamp, signature, reason] of cases) t.equal(precheckCioHeaders({ timestamp, signature }), reason, name)
 })
