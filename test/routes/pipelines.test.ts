@@ -154,3 +154,23 @@ t.test('the embedded queue answers the same counts', async (t) => {
   t.same(await post(app, batchBody), { status: 200, json: counts(7) })
   t.same(await post(app, batchBody), { status: 200, json: counts(0, 7) })
 })
+
+t.test('401 before the body is read: an absent or malformed X-Signature, whatever the body', async (t) => {
+  const { app } = await build(t, { yaml: yaml() })
+  // Over the 64 KB limit: had the body been read first, the answer would be 413.
+  const body = JSON.stringify(Array.from({ length: 300 }, () => samplePipelinesEvent()))
+  t.ok(body.length > 64 * 1024)
+  const good = pipelinesHeaders(body)['x-signature'] as string
+  const cases: [string, Record<string, string>, string][] = [
+    ['no X-Signature', { 'content-type': 'application/json' }, 'missing_signature'],
+    ['uppercase', { 'x-signature': good.toUpperCase() }, 'bad_signature'],
+    ['a SHA-256 length', { 'x-signature': 'a'.repeat(64) }, 'bad_signature']
+  ]
+  for (const [name, headers, reason] of cases) {
+    const response = await app.inject({ method: 'POST', url: '/webhooks/pipelines', headers, payload: body })
+    t.same([response.statusCode, response.json()], [401, { error: 'invalid_signature', reason }], name)
+    t.equal(response.headers.connection, 'close', `${name}: the connection closes instead of draining the unread body`)
+  }
+  const wellFormed = await app.inject({ method: 'POST', url: '/webhooks/pipelines', headers: pipelinesHeaders(body, { secret: 'not-the-secret' }), payload: body })
+  t.equal(wellFormed.statusCode, 413, 'a well-formed header: the body is read, and it is too large')
+})
