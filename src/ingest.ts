@@ -113,6 +113,9 @@ export class Ingestor {
       if (status === 'quarantined') this.logger.warn({ source: source.name, reason: (part as UnroutablePart).reason, bytes: body.length }, 'signed body quarantined')
       return { status }
     }
+    // Only the reasons are kept while the writes run: the parsed events are routed by then, and a
+    // batch's object trees are garbage before Redis answers instead of surviving into the old generation.
+    const reasons = parts.map((part) => isUnroutable(part) ? part.reason : undefined)
     const outcomes = await Promise.allSettled(parts.map(store))
     const counts: IngestCounts = { accepted: 0, duplicate: 0, unrouted: 0, quarantined: 0 }
     const quarantined: Record<string, number> = {}
@@ -123,13 +126,11 @@ export class Ingestor {
         return
       }
       counts[outcome.value]++
-      if (outcome.value === 'quarantined') {
-        const { reason } = parts[index] as UnroutablePart
-        quarantined[reason] = (quarantined[reason] ?? 0) + 1
-      }
+      const reason = reasons[index]
+      if (outcome.value === 'quarantined' && reason !== undefined) quarantined[reason] = (quarantined[reason] ?? 0) + 1
     })
     // One line per request, not per event: a batch of 1,000 malformed events is one problem.
-    if (counts.quarantined > 0) this.logger.warn({ source: source.name, events: parts.length, quarantined, bytes: body.length }, 'signed request: events quarantined')
+    if (counts.quarantined > 0) this.logger.warn({ source: source.name, events: reasons.length, quarantined, bytes: body.length }, 'signed request: events quarantined')
     if (failure instanceof StoreUnavailable) throw new StoreUnavailable(failure.reason, { cause: failure.cause, stored: counts })
     if (failure !== undefined) throw failure
     return counts
@@ -152,10 +153,12 @@ export class Ingestor {
     }
     const { event, fields } = part
     this.metrics.eventsReceived.inc({ source, object_type: objectTypeLabel(fields.object_type), metric: metricLabel(fields.metric) })
+    // The event is kept past the write only for listeners that are told of it.
+    const told = type.toldToListeners && this.acceptedListeners.length > 0 ? event as RoutableEvent : undefined
     const outcome = await this.routeIn(generation, source, event, fields, payload)
     if (outcome === 'duplicate') this.metrics.eventsDuplicate.inc({ source })
     else if (outcome === 'unrouted') this.metrics.eventsUnrouted.inc({ source })
-    else if (type.toldToListeners) for (const listener of this.acceptedListeners) listener(source, event as RoutableEvent)
+    else if (told !== undefined) for (const listener of this.acceptedListeners) listener(source, told)
     return outcome
   }
 
