@@ -82,7 +82,7 @@ export interface PipelinesFigures {
 
 /** Events the gateway accepted from one source, from its own counters. */
 async function acceptedFrom (target: BenchProcess, source: string): Promise<number> {
-  const text = await (await fetch(`${target.url}/metrics`)).text()
+  const text = await (await fetch(`${target.managementUrl}/metrics`)).text()
   const sum = (name: string): number => text.split('\n').filter((line) => line.startsWith(`${name}{`) && line.includes(`source="${source}"`))
     .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
   return sum('cio_gateway_events_received_total') - sum('cio_gateway_events_duplicate_total') - sum('cio_gateway_events_unrouted_total')
