@@ -41,9 +41,10 @@ export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv 
   const { unset } = interpolateDocument(document, env)
   const data: unknown = document.toJS() ?? {}
   const locator = new Locator(document, lines)
-  const problems = validateAgainst(ConfigSchema, data, [], locator)
+  // Each source's options belong to the shape of the file, as when there was one source type.
+  const problems = [...validateAgainst(ConfigSchema, data, [], locator), ...checkSourceOptions(data, locator)]
   const raw = data as RawConfig
-  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkSources(raw, locator), ...checkQueue(raw, locator))
+  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkSourceRules(raw, locator), ...checkQueue(raw, locator))
   if (problems.length > 0) {
     const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
     const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
@@ -71,21 +72,29 @@ function windowMsOf (raw: RawConfig): number {
   return parseDuration(raw.dedupe?.window ?? '24h')
 }
 
-function checkSources (raw: RawConfig, locator: Locator): ConfigProblem[] {
+/** Each source's options against its type's schema; entries without a string `type` are the main schema's to report. */
+function checkSourceOptions (data: unknown, locator: Locator): ConfigProblem[] {
+  const sources = isRecord(data) ? data.sources : undefined
+  if (!isRecord(sources)) return []
   const problems: ConfigProblem[] = []
-  const context = { dedupeWindowMs: windowMsOf(raw), dedupeWindow: raw.dedupe?.window ?? '24h' }
-  for (const [name, entry] of Object.entries(raw.sources)) {
+  for (const [name, entry] of Object.entries(sources)) {
+    if (!isRecord(entry) || typeof entry.type !== 'string') continue
     const definition = findSourceType(entry.type)
-    if (definition === undefined) {
-      problems.push(locator.problem(['sources', name, 'type'], unknownSourceTypeMessage(entry.type)))
-      continue
-    }
-    const schemaProblems = validateAgainst(withCommon(sourceSchemas, definition.type, CommonSourceProperties, definition.schema), entry, ['sources', name], locator)
-    problems.push(...schemaProblems)
-    if (schemaProblems.length > 0) continue
-    for (const { key, message } of definition.problems?.(entry, context) ?? []) problems.push(locator.problem(['sources', name, key], message))
+    if (definition === undefined) problems.push(locator.problem(['sources', name, 'type'], unknownSourceTypeMessage(entry.type)))
+    else problems.push(...validateAgainst(withCommon(sourceSchemas, definition.type, CommonSourceProperties, definition.schema), entry, ['sources', name], locator))
   }
   return problems
+}
+
+/** The source types' checks across keys and against the rest of the file (a tolerance longer than the dedupe window). */
+function checkSourceRules (raw: RawConfig, locator: Locator): ConfigProblem[] {
+  const context = { dedupeWindowMs: windowMsOf(raw), dedupeWindow: raw.dedupe?.window ?? '24h' }
+  return Object.entries(raw.sources).flatMap(([name, entry]) =>
+    (findSourceType(entry.type)?.problems?.(entry, context) ?? []).map(({ key, message }) => locator.problem(['sources', name, key], message)))
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {

@@ -22,7 +22,7 @@ t.test('role all on every interface: paste-able loopback URLs, each listener wit
     'cio-gateway listening on http://127.0.0.1:8080 (role: all)',
     '  webhooks:   http://127.0.0.1:8080  POST /webhooks/<source>, /healthz, /readyz (all interfaces)',
     '  management: http://127.0.0.1:8081  /metrics, /admin/*, /healthz, /readyz',
-    '  queue: EMBEDDED in memory (not durable; set queue.redis_url for production)',
+    '  queue: EMBEDDED in memory (not durable; configure Redis for production)',
     '  source customerio: POST http://127.0.0.1:8080/webhooks/customerio (1 secret)',
     '  sink local: file',
     '  route everything → local',
