@@ -1,9 +1,9 @@
 /**
- * Scenario 4 of `npm run bench`: Customer.io Data Pipelines batches of 100 events beside single
- * reporting webhooks, against one gateway process (role ingest, dedupe, two sinks routed, so each
- * event stored twice) that serves both sources. The two loads alternate in rounds so that whatever
- * else the machine does hits both alike; the figures are events accepted per second (from the
- * gateway's own counters) and the CPU time the gateway and Redis spent per event.
+ * Scenario 5 of `npm run bench` (`--only pipelines`): Customer.io Data Pipelines batches of 100 events
+ * beside single reporting webhooks, against one gateway process (role ingest, dedupe, two sinks
+ * routed, so each event stored twice) that serves both sources. The two loads alternate in rounds so
+ * that whatever else the machine does hits both alike; the figures are events accepted per second
+ * (from the gateway's own counters) and the CPU time the gateway and Redis spent per event.
  */
 import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -90,7 +90,7 @@ async function acceptedFrom (target: BenchProcess, source: string): Promise<numb
 
 export async function pipelinesScenario (context: PipelinesContext): Promise<PipelinesFigures> {
   const { redis, log } = context
-  log(`scenario 4: Data Pipelines batches of ${BATCH_EVENTS} events beside single reporting webhooks, one gateway (dedupe, two sinks)`)
+  log(`scenario 5: Data Pipelines batches of ${BATCH_EVENTS} events beside single reporting webhooks, one gateway (dedupe, two sinks)`)
   const prefix = `cio-bench-${context.runId}-pipe`
   const yaml = `
 server: { body_limit: 4mb }
@@ -105,7 +105,7 @@ sinks:
 routes:
   - { name: everything, match: {}, sinks: [warehouse, archive] }
 `
-  const gateway = await context.startGateway('gateway-pipelines', 'ingest', yaml, context.profiling('scenario4-ingest'))
+  const gateway = await context.startGateway('gateway-pipelines', 'ingest', yaml, context.profiling('scenario5-ingest'))
   const paths = [
     { name: 'reporting' as const, source: 'customerio', path: '/webhooks/customerio', events: new EventSource(context.fixtures, context.secret, `${context.runId}R`), connections: context.connections, perRequest: 1 },
     { name: 'pipelines' as const, source: 'pipelines', path: '/webhooks/pipelines', events: new BatchSource(context.fixtures, context.secret, context.runId), connections: Math.max(2, Math.round(context.connections / 5)), perRequest: BATCH_EVENTS }

@@ -7,13 +7,15 @@
  *   2. end to end: an ingest and a worker process delivering into a local BigQuery stand-in with
  *      500-row batches: events/s delivered and the receipt-to-delivery lag;
  *   3. memory: resident set size of every process measured;
- *   4. Data Pipelines: batches of 100 events beside single reporting webhooks, one gateway serving
+ *   4. Redis Cluster: ingest on a 3-master cluster beside one node (bench/cluster.ts);
+ *   5. Data Pipelines: batches of 100 events beside single reporting webhooks, one gateway serving
  *      both sources (bench/pipelines.ts): events/s accepted and CPU per event of each path.
  *
  * Options: --seconds N (per measured run, default 10), --connections N (default 50),
  * --e2e-rate N (requests/s offered in scenario 2's sustained phase; default: as fast as ingest answers),
- * --only 1|2|4 (one scenario),
- * --profile (run the gateways of scenarios 1, 2 and 4 under --cpu-prof and print their top self-time functions),
+ * --only 1|2|cluster|pipelines (one scenario; `cluster` is scenario 4, bench/cluster.ts; `pipelines` is
+ * scenario 5, bench/pipelines.ts),
+ * --profile (run the gateways of scenarios 1, 2 and 5 under --cpu-prof and print their top self-time functions),
  * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after;
  * --compare-node-args="ARGS" starts it with these Node options, e.g. --compare .
  * --compare-node-args="--max-semi-space-size=8" to weigh a V8 setting),
@@ -33,6 +35,7 @@ import { deleteKeys, findRedis, redisCpuSeconds, waitingEvents, type BenchRedis 
 import { runAlternating, runLoad, type LoadResult } from './load.js'
 import { startBigQueryTarget } from './bigquery-fake.js'
 import { formatTop, topSelfTime } from './profile.js'
+import { clusterScenario, type ClusterFigures } from './cluster.js'
 import { pipelinesScenario, type PipelinesFigures } from './pipelines.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -66,10 +69,11 @@ const work = mkdtempSync(join(tmpdir(), 'cio-bench-'))
 const figures: Record<string, unknown> = {}
 const log = (line: string): void => { process.stderr.write(`# ${line}\n`) }
 
-function gatewayYaml (redis: BenchRedis, prefix: string, sinks: string, routeSinks: string): string {
+/** `queue` replaces the Redis URL and prefix (flow-mapping entries, e.g. a redis_cluster). */
+function gatewayYaml (redis: BenchRedis, prefix: string, sinks: string, routeSinks: string, queue = `redis_url: "${redis.url}", prefix: "${prefix}"`): string {
   return `
 server: { body_limit: 1mb }
-queue: { redis_url: "${redis.url}", prefix: "${prefix}", high_water_mark: 100000000 }
+queue: { ${queue}, high_water_mark: 100000000 }
 dedupe: { window: 24h }
 sources:
   customerio: { type: customerio, secrets: ["${secret}"] }
@@ -339,6 +343,21 @@ async function endToEndScenario (redis: BenchRedis): Promise<void> {
   printProfiles('scenario2-worker')
 }
 
+async function clusterComparison (redis: BenchRedis): Promise<void> {
+  const sinks = `  warehouse: { type: bigquery, project_id: bench, dataset: bench, api_endpoint: "http://127.0.0.1:9" }
+  archive: { type: file, path: "${join(work, 'archive-cluster')}" }`
+  figures.cluster = await clusterScenario({
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    rounds: ROUNDS,
+    events: new EventSource(FIXTURES, secret, `${runId}C`),
+    path: WEBHOOK_PATH,
+    startIngest: async (name, queue) => await startGateway(name, 'ingest', gatewayYaml(redis, '', sinks, 'warehouse, archive', queue)),
+    acceptedEvents,
+    log
+  })
+}
+
 /** Node options that write a CPU profile of the process into its own directory (with --profile). */
 function profiling (name: string): string[] {
   return flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(work, 'profiles', name)}`] : []
@@ -396,9 +415,22 @@ function report (): string {
       `backlog at load end ${e2e.backlogAtLoadEnd}, drained ${e2e.drainMs} ms later; ${e2e.meanRowsPerInsert.toFixed(0)} rows per insertAll; ` +
       `CPU ms per event: ingest ${e2e.cpuMsPerEvent.ingest.toFixed(3)}, worker ${e2e.cpuMsPerEvent.worker.toFixed(3)}, Redis ${e2e.cpuMsPerEvent.redis.toFixed(3)}`)
   }
+  const cluster = figures.cluster as ClusterFigures | undefined
+  if (cluster !== undefined) {
+    lines.push('', `Scenario 4, ingest on a 3-master Redis Cluster (${cluster.shards} shards, replicas_ack 1) beside one Redis node (${ROUNDS} alternating rounds; every node shares this machine's cores)`)
+    lines.push('| target | req/s | p50 | p99 | errors |', '|---|---|---|---|---|')
+    for (const [name, result] of [['one node', cluster.single], ['cluster', cluster.cluster]] as const) {
+      lines.push(`| ${name} | ${result.requestsPerSecond.toFixed(0)} | ${ms(result.latencyMs.p50)} | ${ms(result.latencyMs.p99)} | ${result.errors} |`)
+    }
+    lines.push(`cluster / one node: ${cluster.ratio.toFixed(2)}×`)
+    lines.push('| master | share of ingest scripts | Redis CPU ms per event |', '|---|---|---|')
+    for (const master of cluster.masters) lines.push(`| ${master.port} | ${(master.scriptShare * 100).toFixed(1)} % | ${master.cpuMsPerEvent.toFixed(3)} |`)
+    lines.push(`one node: Redis CPU ${cluster.singleCpuMsPerEvent.toFixed(3)} ms per event (two sinks), so about ${cluster.capacity.eventsPerSecondPerRedisCore.toFixed(0)} events/s per fully used Redis core; ` +
+      `memory ${cluster.capacity.bytesPerQueuedEventPerSink.toFixed(0)} bytes per queued event per sink, ${cluster.capacity.bytesPerDedupeMark.toFixed(0)} bytes per dedupe mark`)
+  }
   const pipelines = figures.pipelines as PipelinesFigures | undefined
   if (pipelines !== undefined) {
-    lines.push('', 'Scenario 4, Data Pipelines batches beside single reporting webhooks (one gateway, both sources, dedupe, two sinks; alternating rounds)')
+    lines.push('', 'Scenario 5, Data Pipelines batches beside single reporting webhooks (one gateway, both sources, dedupe, two sinks; alternating rounds)')
     lines.push('| path | events/s accepted | req/s | events per request | connections | p50 | p99 (per request) | errors | CPU ms/event: gateway | Redis |', '|---|---|---|---|---|---|---|---|---|---|')
     for (const name of ['reporting', 'pipelines'] as const) {
       const path = pipelines[name]
@@ -420,11 +452,12 @@ figures.machine = machine(redis)
 try {
   if (flags.only === undefined || flags.only === '1') await ingestScenario(redis)
   if (flags.only === undefined || flags.only === '2') await endToEndScenario(redis)
-  if (flags.only === undefined || flags.only === '4') {
+  if (flags.only === undefined || flags.only === 'cluster') await clusterComparison(redis)
+  if (flags.only === undefined || flags.only === 'pipelines') {
     figures.pipelines = await pipelinesScenario({
       redis, fixtures: FIXTURES, work, secret, runId, seconds: SECONDS, connections: CONNECTIONS, startGateway, profiling, log
     })
-    printProfiles('scenario4-ingest')
+    printProfiles('scenario5-ingest')
   }
   process.stdout.write(report())
   if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify(figures, null, 2))

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the deployment tests (test/deploy) need, installed only when missing:
+# Debian packages the deployment tests (test/deploy) and the console's browser tests need, installed only when missing:
 #   golang-go                            builds helm/renderer, the stand-in for `helm template`
 #   golang-github-masterminds-sprig-dev  sprig (and yaml.v2) for that renderer, in GOPATH mode
 #   prometheus                           prometheus and promtool
+#   chromium                             the console's browser tests (driven by playwright-core, no download)
 set -euo pipefail
 
-packages=(golang-go golang-github-masterminds-sprig-dev prometheus)
+packages=(golang-go golang-github-masterminds-sprig-dev prometheus chromium)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -25,6 +25,8 @@ import dedupePlugin from '../plugins/dedupe/index.js'
 import queuePlugin from '../plugins/queue/index.js'
 import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
+import consolePlugin from '../plugins/console/index.js'
+import { sessionOf } from '../plugins/console/session.js'
 import type { JobHandler, QueueBackend } from '../plugins/queue/backend.js'
 
 declare module 'fastify' {
@@ -48,10 +50,15 @@ export interface AppOptions {
   /** Inject a registry so tests never share the global one. */
   registry?: Registry
   logger?: FastifyServerOptions['logger']
-  /** Inject a clock (signature tolerance). */
+  /** Inject a clock: the signature tolerance, and the days the reporting poller compares (tests pin the hour with it). */
   now?: () => number
   /** Use this backend instead of creating one from the config (tests of outages). */
   backend?: QueueBackend
+  /**
+   * Called when the process can no longer do its work and should be restarted (a Redis connection
+   * that ended for good). The server shuts down gracefully and exits 1; tests leave it out.
+   */
+  onFatal?: (reason: string) => void
 }
 
 /**
@@ -82,7 +89,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const isClosing = (): boolean => closing
   const metrics = new GatewayMetrics(options.registry ?? new Registry())
   metrics.seed(config.sources.keys(), config.sinks.values())
-  const backend = options.backend ?? createQueueBackend(config, metrics, app.log)
+  const backend = options.backend ?? createQueueBackend(config, metrics, app.log, options.onFatal)
   const ingestor = new Ingestor(config, backend, new RoutingTable(config.routes), metrics, app.log)
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
@@ -112,7 +119,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     quarantineHandler: quarantineReplay(ingestor)
   })
   // After the queue plugin, so its onClose (stop the poller) runs before the queue's. Counts webhooks in every role; polls where workers run.
-  if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest' })
+  if (config.reporting !== undefined) await app.register(reportingPlugin, { config, reporting: config.reporting, ingestor, metrics, runPoller: role !== 'ingest', now: options.now })
   // Hot reload (src/reload/reloader.ts). Its onClose, added after the queue's, runs first: a reload under way finishes before the sinks close.
   const reloader = new ConfigReloader({ ingestor, backend, workers: app.sinkWorkers, metrics, logger: app.log })
   app.decorate('configReloader', reloader)
@@ -120,7 +127,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
 
   await management.register(healthRoutes, { backend, role, isClosing })
   await management.register(metricsRoute, { metrics })
-  await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle })
+  await management.register(adminRoutes, { backend, current: () => ingestor.config, throttle, session: (request, token) => sessionOf(request, token) !== undefined })
+  await management.register(consolePlugin, { backend, ingestor, metrics, reloader, role, isClosing, throttle, reconciliation: () => app.reportingPoller?.latest })
   if (servesWebhooks(role)) {
     await app.register(healthRoutes, { backend, role, isClosing })
     await app.register(webhookRoutes, { config, ingestor, isClosing, throttle })

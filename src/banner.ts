@@ -30,7 +30,7 @@ export function banner (config: GatewayConfig, role: Role, listeners: ListenerAd
   for (const sink of config.sinks.values()) lines.push(`  sink ${sink.name}: ${sink.type}${sink.redact.length > 0 ? ` (redacts ${sink.redact.join(', ')})` : ''}`)
   for (const route of config.routes) lines.push(`  route ${route.name} → ${route.sinks.join(', ')}${route.stop ? ' (stop)' : ''}`)
   lines.push(`  metrics: ${management}/metrics`)
-  lines.push(config.admin.token === '' ? '  admin: off (no admin.token)' : `  admin: ${management}/admin/queues (bearer token)`)
+  lines.push(config.admin.token === '' ? '  admin: off (no admin.token)' : `  admin: ${management}/admin/queues (bearer token), console ${management}/admin/ui`)
   if (config.reporting !== undefined) {
     lines.push(role === 'ingest' ? '  reporting poller: off in role ingest (the workers poll)' : `  reporting poller: on, every ${formatDuration(config.reporting.intervalMs)}`)
   }

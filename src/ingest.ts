@@ -89,8 +89,13 @@ export class Ingestor {
     if (previous.writes > 0) await new Promise<void>((resolve) => previous.drained.push(resolve))
   }
 
-  onAccepted (listener: AcceptedListener): void {
+  /** Adds a listener; the function returned removes it (a listener costs the webhook path a call per event). */
+  onAccepted (listener: AcceptedListener): () => void {
     this.acceptedListeners.push(listener)
+    return () => {
+      const index = this.acceptedListeners.indexOf(listener)
+      if (index >= 0) this.acceptedListeners.splice(index, 1)
+    }
   }
 
   /**

@@ -13,8 +13,8 @@ import { openListener } from './listeners.js'
 import { RELOAD_SIGNAL, SHUTDOWN_SIGNALS, onReloadSignal, onShutdownSignal, type Signal } from './signals.js'
 
 /** An ingest process on the embedded queue would accept events that no worker can ever see. */
-export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url; REDIS_URL in the default routes.yaml): on the ' +
-  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Set queue.redis_url, or run --role all.'
+export const INGEST_NEEDS_REDIS = '--role ingest needs Redis (queue.redis_url, redis_sentinel or redis_cluster; REDIS_URL in the default routes.yaml): on the ' +
+  'embedded in-memory queue no worker process can see what it accepts, so nothing would be delivered. Configure Redis, or run --role all.'
 
 export interface ServeOptions {
   configFile: string
@@ -24,7 +24,13 @@ export interface ServeOptions {
 export async function serve (options: ServeOptions): Promise<FastifyInstance> {
   const config = await loadConfigFile(options.configFile)
   if (options.role === 'ingest' && config.queue.redis === undefined) throw new Error(INGEST_NEEDS_REDIS)
-  const app = await buildApp({ config, role: options.role })
+  // A gateway that can no longer work (a Redis connection ended for good) shuts down and exits 1, for its supervisor to restart it.
+  const onFatal = (reason: string): void => {
+    app.log.fatal({ reason }, 'shutting down to be restarted')
+    process.exitCode = 1
+    void grace.close()
+  }
+  const app = await buildApp({ config, role: options.role, onFatal })
   // SIGHUP and changes of the file reload the configuration (src/reload/reloader.ts); bound first, since SIGHUP's default is to exit.
   onReloadSignal(() => { void app.configReloader.reloadFile(options.configFile, 'signal') })
   // Signals reach close-with-grace through onShutdownSignal (see signals.ts: Deno 2 needs it).

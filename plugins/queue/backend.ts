@@ -1,6 +1,7 @@
 /** The contract both queue backends (Redis/BullMQ and the embedded in-process one) fulfil. */
 import type { JobPayload, JobView } from '../../src/sinks/job.js'
 import type { RetrySettings } from '../../src/sinks/contract.js'
+import type { DeadLetterBook } from './dead-letter-book.js'
 
 export type IngestOutcome = 'accepted' | 'duplicate'
 
@@ -38,6 +39,18 @@ export interface QueueCounts {
   delayed: number
   failed: number
   completed: number
+}
+
+/** Events (not jobs) a queue holds, for the console: exact, or estimated from a sample of its jobs where jobs hold groups. */
+export interface EventCounts {
+  readonly waiting: number
+  readonly active: number
+  readonly delayed: number
+  readonly failed: number
+  /** True when a count is an estimate (jobs times the events per job of a sample). */
+  readonly estimated: boolean
+  /** When the event waiting longest was received, ms; undefined when none waits. */
+  readonly oldestWaitingAt: number | undefined
 }
 
 export interface DeadLetter {
@@ -94,8 +107,14 @@ export interface QueueBackend {
   ping (): Promise<void>
   counts (queue: string): Promise<QueueCounts>
   deadLetters (queue: string, limit: number): Promise<DeadLetter[]>
-  /** Moves a queue's dead letters back to waiting; answers how many. */
-  retryDeadLetters (queue: string): Promise<number>
+  /**
+   * Moves the queue's dead letters (those failed until now) back to waiting, each with `attempts`
+   * attempts (the sink's full `retry.attempts`); answers how many events.
+   */
+  retryDeadLetters (queue: string, attempts: number): Promise<number>
+  eventCounts (queue: string): Promise<EventCounts>
+  /** A queue's dead letters event by event: listed, grouped, re-queued, discarded, exported by reference or filter. */
+  readonly deadLetterBook: DeadLetterBook
   /** Runs `handler` for the queue's jobs; DeadLetterNow from the handler fails the job for good. */
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void
   /**
@@ -121,4 +140,9 @@ export function deadLetterOf (id: string, data: JobPayload, attempts: number, er
     error,
     event
   }
+}
+
+/** The attempts a replayed dead letter of `queue` gets: its sink's whole retry budget. */
+export function replayAttempts (sinks: ReadonlyMap<string, { readonly retry: { readonly attempts: number } }>, queue: string): number {
+  return sinks.get(queue)?.retry.attempts ?? QUARANTINE_SETTINGS.retry.attempts
 }

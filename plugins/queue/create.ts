@@ -13,7 +13,7 @@ export function keyspaceOf (queue: QueueConfig): Keyspace {
   return new Keyspace(queue.prefix, queue.shards, queue.redis?.kind === 'cluster')
 }
 
-export function createQueueBackend (config: GatewayConfig, metrics: GatewayMetrics, logger: Logger): QueueBackend {
+export function createQueueBackend (config: GatewayConfig, metrics: GatewayMetrics, logger: Logger, onConnectionLost?: (reason: string) => void): QueueBackend {
   const onQuarantineDropped = (reason: string, events: number): void => { metrics.quarantineDropped.inc({ reason }, events) }
   if (config.queue.redis === undefined) {
     return new EmbeddedBackend({ dedupeWindowMs: config.dedupe.windowMs, quarantine: config.quarantine, onQuarantineDropped })
@@ -31,6 +31,7 @@ export function createQueueBackend (config: GatewayConfig, metrics: GatewayMetri
       for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) metrics.queueJobs.set({ sink: queue, state }, counts[state])
     },
     onDegradedWrite: (events) => { metrics.replicationDegraded.inc(events) },
+    onConnectionLost,
     onQuarantineDropped
   })
 }

@@ -9,15 +9,17 @@ import { retryDelayMs } from '../../src/sinks/retry-policy.js'
 import { DeadLetterNow, type JobPayload } from '../../src/sinks/job.js'
 import type { QuarantineConfig } from '../../src/config/types.js'
 import {
-  QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome, type JobHandler,
+  QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type EventCounts, type IngestOutcome, type JobHandler,
   type QueueBackend, type QueueCounts, type Refusal, type WorkerSettings
 } from './backend.js'
 import type { QuarantineDrop } from './quarantine-trim.js'
+import { DeadLetterBook } from './dead-letter-book.js'
+import { EmbeddedDeadLetterJobs } from './embedded-dead-letters.js'
 
-interface MemoryJob {
+export interface MemoryJob {
   readonly id: string
   readonly data: JobPayload
-  readonly attempts: number
+  attempts: number
   attemptsMade: number
   failedReason: string
   finishedOn: number | undefined
@@ -33,7 +35,7 @@ interface DeadLetterBounds extends QuarantineConfig {
   readonly onDropped: (reason: QuarantineDrop, events: number) => void
 }
 
-class MemoryQueue {
+export class MemoryQueue {
   readonly waiting: MemoryJob[] = []
   readonly delayed = new Map<MemoryJob, NodeJS.Timeout>()
   readonly failed: MemoryJob[] = []
@@ -115,6 +117,31 @@ class MemoryQueue {
     this.failedBytes -= job.data.b.length
   }
 
+  /** A dead letter (already out of `failed`) back to waiting with `attempts` attempts from zero. */
+  requeue (job: MemoryJob, attempts: number): void {
+    job.attempts = attempts
+    job.attemptsMade = 0
+    job.finishedOn = undefined
+    this.failedBytes -= job.data.b.length
+    this.pendingBytes += job.data.b.length
+    this.push(job)
+  }
+
+  /** Takes one dead letter out of `failed`; false when it is no longer there. */
+  takeFailed (job: MemoryJob): boolean {
+    const index = this.failed.indexOf(job)
+    if (index < 0) return false
+    this.failed.splice(index, 1)
+    return true
+  }
+
+  /** Drops one dead letter for good; false when it is no longer there. */
+  discardFailed (job: MemoryJob): boolean {
+    if (!this.takeFailed(job)) return false
+    this.failedBytes -= job.data.b.length
+    return true
+  }
+
   /** Takes no more jobs; resolves when the running ones are done. Waiting and delayed jobs stay for a later worker. */
   async stop (): Promise<void> {
     this.worker = undefined
@@ -147,6 +174,7 @@ export class EmbeddedBackend implements QueueBackend {
   private readonly trimmer: NodeJS.Timeout
   private readonly dedupeWindowMs: number
   private readonly now: () => number
+  readonly deadLetterBook = new DeadLetterBook(new EmbeddedDeadLetterJobs((name) => this.queue(name)))
 
   constructor (private readonly options: EmbeddedBackendOptions) {
     this.dedupeWindowMs = options.dedupeWindowMs
@@ -210,17 +238,14 @@ export class EmbeddedBackend implements QueueBackend {
       .map((job) => deadLetterOf(job.id, job.data, job.attemptsMade, job.failedReason, job.finishedOn))
   }
 
-  async retryDeadLetters (name: string): Promise<number> {
+  async retryDeadLetters (name: string, attempts: number): Promise<number> {
+    return await this.deadLetterBook.retry(name, { filter: { failedTo: this.now() + 1 } }, attempts)
+  }
+
+  async eventCounts (name: string): Promise<EventCounts> {
     const queue = this.queue(name)
-    const jobs = queue.failed.splice(0)
-    for (const job of jobs) {
-      job.attemptsMade = 0
-      job.finishedOn = undefined
-      queue.failedBytes -= job.data.b.length
-      queue.pendingBytes += job.data.b.length
-      queue.push(job)
-    }
-    return jobs.length
+    // One event per job here, so the counts are exact.
+    return { waiting: queue.waiting.length, active: queue.active, delayed: queue.delayed.size, failed: queue.failed.length, estimated: false, oldestWaitingAt: queue.waiting[0]?.data.r }
   }
 
   runWorker (name: string, settings: WorkerSettings, handler: JobHandler): void {

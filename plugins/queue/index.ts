@@ -42,8 +42,8 @@ async function queuePlugin (app: FastifyInstance, options: QueuePluginOptions): 
   if (backend.mode === 'embedded') {
     // Dedupe marks stay in memory too, on purpose: a mark kept on disk would make a resend of an event
     // lost with the process a "duplicate", turning a possible duplicate into a certain loss.
-    app.log.warn('EMBEDDED QUEUE: no Redis is configured (queue.redis_url, redis_sentinel or redis_cluster), events and dedupe marks are kept in memory only: ' +
-      'undelivered events are LOST if this process stops, and an event resent after a restart is accepted (and delivered) again. Configure Redis for production.')
+    app.log.warn('EMBEDDED QUEUE: no Redis is configured (queue.redis_url, redis_sentinel or redis_cluster), events and dedupe marks are kept in memory only: undelivered events are LOST if this process stops, ' +
+      'and an event resent after a restart is accepted (and delivered) again. Configure Redis for production.')
   }
   app.addHook('onClose', async () => {
     await workers?.drain()

@@ -70,14 +70,27 @@ export interface MergedEnqueueOptions {
   readonly dedupeTtlMs: number
   readonly timeoutMs: number
   /** Replicas a shard's write must reach (replicas_ack); none when absent. */
-  readonly replicas?: (shard: number) => ReplicaRequirement
+  readonly replicas?: (shard: number) => Promise<ReplicaRequirement>
   /** Told of events acked with fewer replicas than replicas_ack. */
   readonly onDegraded?: (events: number) => void
+  /** Told when a shard's write failed as a whole (the connection may need to look for a new primary). */
+  readonly onWriteFailed?: (error: unknown) => void
+  /** The primary that serves a shard now, when known: a primary's shards share one pipeline per batch. */
+  readonly nodeOf?: (shard: number) => string | undefined
 }
 
 interface ShardPart {
   readonly shard: number
   readonly items: Pending[]
+}
+
+interface PreparedCall {
+  readonly items: readonly Pending[]
+  readonly keys: string[]
+  readonly args: (string | number)[]
+  readonly events: readonly BatchEvent[]
+  readonly names: readonly string[]
+  readonly targets: readonly QueueTarget[]
 }
 
 export class MergedEnqueue {
@@ -118,11 +131,12 @@ export class MergedEnqueue {
 
   private async write (batch: readonly Pending[]): Promise<void> {
     const client = await this.options.client()
-    await Promise.all(this.byShard(batch).map(async (part) => {
+    await Promise.all(this.byNode(this.byShard(batch)).map(async (parts) => {
       try {
-        await this.writeShard(client, part)
+        await this.writeNode(client, parts)
       } catch (error) {
-        rejectAll(part.items, error)
+        for (const part of parts) rejectAll(part.items, error)
+        this.options.onWriteFailed?.(error)
       }
     }))
   }
@@ -140,7 +154,44 @@ export class MergedEnqueue {
     return [...parts.values()]
   }
 
-  private async writeShard (client: ScriptClient, { shard, items }: ShardPart): Promise<void> {
+  /** The shards' parts by the primary that serves them: each primary gets one pipeline (and one WAIT) per batch. */
+  private byNode (parts: readonly ShardPart[]): ShardPart[][] {
+    const nodeOf = this.options.nodeOf
+    if (nodeOf === undefined || parts.length === 1) return parts.map((part) => [part])
+    const nodes = new Map<string, ShardPart[]>()
+    for (const part of parts) {
+      const node = nodeOf(part.shard) ?? `shard ${part.shard}`
+      const group = nodes.get(node)
+      if (group === undefined) nodes.set(node, [part])
+      else group.push(part)
+    }
+    return [...nodes.values()]
+  }
+
+  /**
+   * One primary's shards: a script call per shard, and the WAIT for replicas (the same for every
+   * shard of one primary) after them, sent together. A shard whose script failed fails alone; a WAIT
+   * that falls short fails them all.
+   */
+  private async writeNode (client: ScriptClient, parts: readonly ShardPart[]): Promise<void> {
+    const replicas = await this.options.replicas?.((parts[0] as ShardPart).shard) ?? { wait: 0, degraded: false }
+    const prepared = parts.map((part) => this.prepare(part, replicas.wait > 0))
+    const answers = await withTimeout(this.run(client, prepared, replicas.wait), this.options.timeoutMs, 'redis did not answer in time')
+    let acceptedEvents = 0
+    prepared.forEach((call, index) => {
+      const answer = answers[index] as [Error | null, unknown]
+      if (answer[0] !== null) {
+        rejectAll(call.items, answer[0])
+        this.options.onWriteFailed?.(answer[0])
+      } else {
+        acceptedEvents += this.settle(call, answer[1])
+      }
+    })
+    if (replicas.degraded && acceptedEvents > 0) this.options.onDegraded?.(acceptedEvents)
+  }
+
+  /** A shard's part as the script's KEYS and ARGV. `sync`: a WAIT follows (see ingest-script.ts). */
+  private prepare ({ shard, items }: ShardPart, sync: boolean): PreparedCall {
     const { keyspace } = this.options
     const dedupePrefix = keyspace.dedupePrefix(shard)
     const queueIndex = new Map<string, number>()
@@ -169,17 +220,23 @@ export class MergedEnqueue {
       target,
       jobIds: Array.from({ length: groupsNeeded(counts[index] ?? 0, target.eventsPerJob) }, () => this.idPrefix + (this.idCounter++).toString(36))
     }))
-    const replicas = this.options.replicas?.(shard) ?? { wait: 0, degraded: false }
-    const syncKey = replicas.wait > 0 ? `${keyspace.shardPrefixes[shard] as string}:_sync` : ''
+    const syncKey = sync ? `${keyspace.shardPrefixes[shard] as string}:_sync` : ''
     const { keys, args } = batchArguments(this.options.dedupeTtlMs, EVENT_JOB_NAME, queues, events, syncKey)
-    const results = await withTimeout(this.run(client, keys, args, replicas.wait), this.options.timeoutMs, 'redis did not answer in time')
-    if (!Array.isArray(results) || results.length !== items.length) throw new Error(`redis answered ${String(results?.length)} results for ${items.length} events`)
+    return { items, keys, args, events, names, targets }
+  }
 
+  /** Answers a part's requests from its script's results; returns how many were accepted. */
+  private settle (call: PreparedCall, results: unknown): number {
+    const { items, events, names, targets } = call
+    if (!Array.isArray(results) || results.length !== items.length) {
+      rejectAll(items, new Error(`redis answered ${String((results as unknown[] | undefined)?.length)} results for ${items.length} events`))
+      return 0
+    }
     const accepted = new Array<number>(targets.length).fill(0)
     let acceptedEvents = 0
     for (let i = 0; i < items.length; i++) {
       const { resolve, reject } = items[i] as Pending
-      const result = results[i]
+      const result = results[i] as BatchResult
       if (result === 1) {
         acceptedEvents++
         const event = events[i] as BatchEvent
@@ -195,27 +252,38 @@ export class MergedEnqueue {
       }
     }
     names.forEach((name, index) => this.noteGroupSize(name, accepted[index] ?? 0, targets[index]?.eventsPerJob ?? MAX_EVENTS_PER_JOB))
-    if (replicas.degraded && acceptedEvents > 0) this.options.onDegraded?.(acceptedEvents)
+    return acceptedEvents
   }
 
-  /** The script alone, or the script and a WAIT in one pipeline (both on the shard's primary). */
-  private async run (client: ScriptClient, keys: string[], args: (string | number)[], replicas: number): Promise<BatchResult[]> {
+  /**
+   * The calls, as [error, result] per call. One call without a WAIT is sent alone; otherwise they go
+   * in one pipeline, the WAIT last (ioredis sends a cluster pipeline whole to the primary that serves
+   * every slot in it; each script keeps to its own slot).
+   */
+  private async run (client: ScriptClient, calls: readonly PreparedCall[], replicas: number): Promise<Array<[Error | null, unknown]>> {
     const script = scriptOf(client)
-    if (replicas === 0) return await script(keys.length, ...keys, ...args)
+    if (replicas === 0 && calls.length === 1) {
+      const [call] = calls as [PreparedCall]
+      try {
+        return [[null, await script(call.keys.length, ...call.keys, ...call.args)]]
+      } catch (error) {
+        return [[error as Error, undefined]]
+      }
+    }
     const pipeline = client.pipeline() as unknown as Record<typeof SCRIPT_COMMAND, (...keysAndArgs: (string | number)[]) => unknown> & {
       wait: (replicas: number, timeoutMs: number) => unknown
       exec: () => Promise<Array<[Error | null, unknown]> | null>
     }
-    pipeline[SCRIPT_COMMAND](keys.length, ...keys, ...args)
-    pipeline.wait(replicas, Math.min(WAIT_TIMEOUT_MS, this.options.timeoutMs))
+    for (const call of calls) pipeline[SCRIPT_COMMAND](call.keys.length, ...call.keys, ...call.args)
+    if (replicas > 0) pipeline.wait(replicas, Math.min(WAIT_TIMEOUT_MS, this.options.timeoutMs))
     const answers = await pipeline.exec()
-    const [scriptAnswer, waitAnswer] = answers ?? []
-    if (scriptAnswer === undefined || waitAnswer === undefined) throw new Error('redis answered no results for the write')
-    if (scriptAnswer[0] !== null) throw scriptAnswer[0]
-    if (waitAnswer[0] !== null) throw waitAnswer[0]
-    const confirmed = Number(waitAnswer[1])
-    if (confirmed < replicas) throw new Error(`only ${confirmed} of ${replicas} replicas confirmed the write in time`)
-    return scriptAnswer[1] as BatchResult[]
+    if (answers === null || answers.length !== calls.length + (replicas > 0 ? 1 : 0)) throw new Error('redis answered no results for the write')
+    if (replicas > 0) {
+      const [waitError, confirmed] = answers[calls.length] as [Error | null, unknown]
+      if (waitError !== null) throw waitError
+      if (Number(confirmed) < replicas) throw new Error(`only ${Number(confirmed)} of ${replicas} replicas confirmed the write in time`)
+    }
+    return answers.slice(0, calls.length)
   }
 
   /** Events per job in the queue's recent writes (1 before any): the jobs it holds times this estimates its events. */

@@ -9,6 +9,7 @@
  * replay walks every shard, and a sink's workers (one per shard) share its concurrency.
  */
 import { Queue, UnrecoverableError, Worker, type JobsOptions, type MinimalJob } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { Logger } from '../../src/logger.js'
 import type { QuarantineConfig } from '../../src/config/types.js'
 import { retryDelayMs } from '../../src/sinks/retry-policy.js'
@@ -16,14 +17,17 @@ import { DeadLetterNow, eventsOf, isEventGroup, type EventGroup, type JobData } 
 import { GroupConcurrency } from './group-concurrency.js'
 import { EventPermits } from './event-permits.js'
 import { attemptsBefore, runEventGroup, type SplitJob } from './event-group.js'
-import { replayDeadLetters } from './redis-replay.js'
+import { RedisDeadLetterJobs } from './redis-dead-letters.js'
+import { sampleEventCounts } from './redis-event-counts.js'
+import { DeadLetterBook } from './dead-letter-book.js'
 import { MergedEnqueue } from './merged-enqueue.js'
 import type { Keyspace } from './keyspace.js'
-import { PRODUCER_COMMAND_TIMEOUT_MS, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
-import { ReplicaWatch, RedisSetupError, isConnected, verifyRedis } from './redis-checks.js'
+import { PRODUCER_COMMAND_TIMEOUT_MS, closeClient, waitForConnection, type RedisClient, type RedisTopology } from './redis-topology.js'
+import { ReplicaWatch, RedisSetupError, isCluster, isConnected, verifyRedis } from './redis-checks.js'
 import { trimQuarantine, type QuarantineDrop } from './quarantine-trim.js'
+import { SentinelFollower } from './sentinel-follow.js'
 import {
-  EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type IngestOutcome,
+  EVENT_JOB_NAME, QUARANTINE_QUEUE, deadLetterOf, type AdmissionRequest, type DeadLetter, type EnqueueRequest, type EventCounts, type IngestOutcome,
   type JobHandler, type QueueBackend, type QueueCounts, type Refusal, type WorkerSettings
 } from './backend.js'
 import { withTimeout } from './timeout.js'
@@ -55,6 +59,8 @@ export interface RedisBackendOptions {
   /** Events acknowledged with fewer replicas than replicas_ack (none were online). */
   readonly onDegradedWrite?: (events: number) => void
   readonly onQuarantineDropped?: (reason: QuarantineDrop, events: number) => void
+  /** A connection that should reconnect by itself ended for good: the process should be restarted. */
+  readonly onConnectionLost?: (reason: string) => void
 }
 
 /** Events (estimated) and bytes a queue holds in one shard, waiting or delayed. */
@@ -77,17 +83,22 @@ export class RedisBackend implements QueueBackend {
   private closed = false
   private readonly writes: MergedEnqueue
   private readonly replicaWatch: ReplicaWatch
+  private readonly sentinelFollower: SentinelFollower | undefined
   /** Settles once Redis was checked (version, shard count); rejects for good when it must not be used. */
   private verified: Promise<void> | undefined
   private setupError: RedisSetupError | undefined
+  readonly deadLetterBook = new DeadLetterBook(new RedisDeadLetterJobs((name) => this.shardQueues(name), jobOptions))
 
   constructor (private readonly options: RedisBackendOptions) {
     this.producer = options.topology.client('producer')
     this.producer.on('error', (error: Error) => this.logRedisError(error))
     this.reader = options.topology.client('state')
     this.reader.on('error', (error: Error) => this.logRedisError(error))
+    this.watchForEnd(this.reader, 'the reading connection')
     for (const name of [...options.queues, QUARANTINE_QUEUE]) this.shardQueues(name)
     this.replicaWatch = new ReplicaWatch(this.reader, this.producer, options.keyspace, options.replicasAck ?? 0)
+    const { connection } = options.topology
+    this.sentinelFollower = connection.kind === 'sentinel' ? new SentinelFollower(connection, [this.producer as Redis, this.reader as Redis]) : undefined
     this.writes = new MergedEnqueue({
       client: async () => await this.client(),
       keyspace: options.keyspace,
@@ -97,12 +108,25 @@ export class RedisBackend implements QueueBackend {
       eventsPerJob: (queue) => queue === QUARANTINE_QUEUE ? 1 : Number.POSITIVE_INFINITY,
       dedupeTtlMs: options.dedupeWindowMs,
       timeoutMs: STORE_TIMEOUT_MS,
-      replicas: (shard) => this.replicaWatch.requirement(shard),
-      onDegraded: options.onDegradedWrite
+      replicas: async (shard) => await this.replicaWatch.requirement(shard),
+      onDegraded: options.onDegradedWrite,
+      onWriteFailed: () => this.lookForNewPrimary(),
+      nodeOf: (shard) => this.replicaWatch.nodeOf(shard)
     })
     this.every(COUNT_REFRESH_MS, async () => await this.refresh())
     // Apart from the counts: a failover is when the replica counts change, and when counts may fail.
+    // It also learns which slot each shard is in, for writes grouped by primary.
     this.every(COUNT_REFRESH_MS, async () => await this.replicaWatch.refresh().catch((error: Error) => this.logRedisError(error)))
+  }
+
+  /**
+   * A write that timed out or found its node gone may mean a failover: a cluster's slot map is read
+   * now rather than at the next interval (ioredis runs one refresh at a time); behind Sentinel the
+   * sentinels are asked who the primary is (sentinel-follow.ts).
+   */
+  private lookForNewPrimary (): void {
+    if (isCluster(this.producer)) this.producer.refreshSlotsCache()
+    this.sentinelFollower?.writeFailed()
   }
 
   private every (ms: number, task: () => Promise<void>): void {
@@ -142,7 +166,8 @@ export class RedisBackend implements QueueBackend {
   private async ready (): Promise<void> {
     if (this.setupError !== undefined) throw this.setupError
     await Promise.all([waitForConnection(this.producer), waitForConnection(this.reader)])
-    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).catch((error: unknown) => {
+    // Writes need the replica counts too (replicas_ack): they are read before the first.
+    this.verified ??= verifyRedis(this.reader, this.options.keyspace, this.options.logger).then(async () => await this.replicaWatch.refresh()).catch((error: unknown) => {
       if (error instanceof RedisSetupError) {
         this.setupError = error
         this.options.logger.fatal({ redis: this.options.topology.describe() }, error.message)
@@ -220,10 +245,13 @@ export class RedisBackend implements QueueBackend {
     ).slice(0, limit)
   }
 
-  async retryDeadLetters (queue: string): Promise<number> {
-    let retried = 0
-    for (const shardQueue of this.shardQueues(queue)) retried += await replayDeadLetters(shardQueue)
-    return retried
+  async retryDeadLetters (queue: string, attempts: number): Promise<number> {
+    // Only what failed before now: a replayed event that fails again at once is not taken twice.
+    return await this.deadLetterBook.retry(queue, { filter: { failedTo: Date.now() + 1 } }, attempts)
+  }
+
+  async eventCounts (queue: string): Promise<EventCounts> {
+    return await sampleEventCounts(this.shardQueues(queue), await this.counts(queue))
   }
 
   runWorker (queue: string, settings: WorkerSettings, handler: JobHandler): void {
@@ -276,7 +304,21 @@ export class RedisBackend implements QueueBackend {
   private sharedWorkerConnection (): RedisClient {
     const connection = this.options.topology.client('worker')
     connection.on('error', (error: Error) => this.logRedisError(error))
+    this.watchForEnd(connection, 'the workers\' connection')
     return connection
+  }
+
+  /**
+   * These connections reconnect by themselves; one that ends all the same (ioredis 5 can end a
+   * Sentinel client whose failover detector hears of a failover while it reconnects) would leave the
+   * process unable to work for good: it is reported, so the process is restarted.
+   */
+  private watchForEnd (client: RedisClient, what: string): void {
+    client.on('end', () => {
+      if (this.closed) return
+      this.options.logger.fatal({ redis: this.options.topology.describe() }, `${what} to Redis ended for good: restarting the process`)
+      this.options.onConnectionLost?.(`${what} to Redis ended`)
+    })
   }
 
   async stopWorker (queue: string): Promise<void> {
@@ -297,12 +339,13 @@ export class RedisBackend implements QueueBackend {
     if (this.closed) return
     this.closed = true
     for (const timer of this.timers) clearInterval(timer)
+    this.sentinelFollower?.stop()
     await this.stopWorkers()
     const queues = [...this.queues.values()].flat()
     await settleStartup(queues)
     await Promise.allSettled(queues.map(async (queue) => await queue.close()))
-    if (this.workerConnection !== undefined) await closeConnection(this.workerConnection)
-    await Promise.all([closeConnection(this.producer), closeConnection(this.reader)])
+    if (this.workerConnection !== undefined) await closeClient(this.workerConnection)
+    await Promise.all([closeClient(this.producer), closeClient(this.reader)])
   }
 
   private async refresh (): Promise<void> {
@@ -402,26 +445,6 @@ async function settleStartup (items: readonly { waitUntilReady: () => Promise<un
     new Promise((resolve) => { timer = setTimeout(resolve, 2000) })
   ])
   clearTimeout(timer)
-}
-
-/**
- * Quits cleanly. A connection still in its handshake is let finish first: ioredis rejects its
- * internal ready check with nobody listening if it is cut off in the middle.
- */
-async function closeConnection (client: RedisClient): Promise<void> {
-  if (client.status === 'connecting' || client.status === 'connect') {
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); client.off('ready', done); client.off('error', done); resolve() }
-      const timer = setTimeout(done, 1000)
-      client.once('ready', done)
-      client.once('error', done)
-    })
-  }
-  if (isConnected(client)) {
-    await client.quit().catch(() => client.disconnect())
-  } else {
-    client.disconnect()
-  }
 }
 
 /** Where dedupe marks live on one node: `{prefix}:_dedupe:{source}:{key}` (keyspace.ts has every shard's). */

@@ -14,6 +14,7 @@ import type { Logger } from '../../src/logger.js'
 import type { Keyspace } from './keyspace.js'
 import type { ReplicaRequirement } from './merged-enqueue.js'
 import type { RedisClient } from './redis-topology.js'
+import { withTimeout } from './timeout.js'
 
 /** Raised when the gateway must not run on this Redis; the message says why and what to do. */
 export class RedisSetupError extends Error {
@@ -88,57 +89,121 @@ async function checkShardCount (client: RedisClient, keyspace: Keyspace): Promis
   }
 }
 
-/** How many replicas are online per primary, and so how many a write can wait for (replicas_ack). */
+/**
+ * How many healthy replicas each primary of a cluster has, so that a write waits (replicas_ack) for
+ * no more than exist: just after a failover the promoted replica may have none, and waiting for one
+ * would refuse every write to its shards until the old primary comes back. "Healthy" is the
+ * cluster's own verdict, not the replication link of the moment: a replica that CLUSTER NODES does
+ * not flag as failing counts even while its link is down (the write then waits and is refused, safe);
+ * it stops counting once the cluster declares it failed (after cluster-node-timeout).
+ *
+ * On one node or behind Sentinel every write waits for replicas_ack, however many replicas are
+ * online: there a primary with none may be one that was frozen, replaced and woke up, whose writes
+ * Sentinel throws away when it demotes it. Refused writes (503) make the sentinel follower move the
+ * connection to the real primary (sentinel-follow.ts).
+ */
+/** How long a write may wait for the replicas of a primary it has not seen before to be read. */
+const FRESH_READ_MS = 300
+/** How long one master may take to describe the cluster before the others' answers are used. */
+const NODES_READ_MS = 500
+
 export class ReplicaWatch {
-  private readonly online = new Map<string, number>()
+  /** Primary (`host:port`) → healthy replicas. */
+  private readonly replicas = new Map<string, number>()
   private shardSlots: number[] | undefined
   private refreshing: Promise<void> | undefined
 
-  /** `client` reads the replicas; `router` is the connection writes go through, whose slot map says where a shard is now. */
+  /** `client` reads the topology; `router` is the connection writes go through, whose slot map says where a shard is now. */
   constructor (private readonly client: RedisClient, private readonly router: RedisClient, private readonly keyspace: Keyspace, private readonly replicasAck: number) {}
 
-  /** Reads every primary's replicas; calls made while one runs share it. */
+  /** Reads the replicas again; calls made while one read runs share it. */
   async refresh (): Promise<void> {
     this.refreshing ??= this.read().finally(() => { this.refreshing = undefined })
     await this.refreshing
   }
 
   private async read (): Promise<void> {
-    if (this.replicasAck === 0 || !isConnected(this.client)) return
+    if (!isConnected(this.client)) return
     if (isCluster(this.client) && this.shardSlots === undefined) {
       const cluster = this.client
       this.shardSlots = await Promise.all(this.keyspace.shardPrefixes.map(async (prefix) => Number(await cluster.cluster('KEYSLOT', prefix))))
     }
-    // Each node on its own: one that does not answer (the primary that just died) must not keep the others stale.
-    await Promise.allSettled(primariesOf(this.client).map(async (node) => {
-      const info = infoFields(await node.info('replication'))
-      let online = 0
-      for (const [field, value] of info) if (/^slave[0-9]+$/.test(field) && value.includes('state=online')) online++
-      this.online.set(this.nodeKeyOf(node), online)
-    }))
+    if (this.replicasAck === 0 || !isCluster(this.client)) return
+    const cluster = this.client
+    // Every master is asked and the first answer taken: one of them may be the primary that froze.
+    const answer = await Promise.any(cluster.nodes('master').map(async (node) =>
+      String(await withTimeout(node.cluster('NODES'), NODES_READ_MS, 'no answer to CLUSTER NODES'))))
+    const counts = healthyReplicasByPrimary(answer)
+    this.replicas.clear()
+    for (const [address, count] of counts) this.replicas.set(address, count)
   }
 
-  /** The WAIT a write to `shard` needs: replicas_ack, or fewer when fewer replicas are online. */
-  requirement (shard: number): ReplicaRequirement {
-    if (this.replicasAck === 0) return { wait: 0, degraded: false }
-    const online = this.online.get(this.nodeOfShard(shard))
-    if (online === undefined) {
-      // A primary not read yet (one just promoted): read it now; this write waits for replicas_ack.
-      void this.refresh().catch(() => {})
-      return { wait: this.replicasAck, degraded: false }
+  /**
+   * The WAIT a write to `shard` needs: replicas_ack, or fewer when its primary has fewer healthy
+   * replicas. A primary not read yet (one just promoted) is read first, briefly: a WAIT for replicas
+   * it may not have would hold the write until the WAIT times out.
+   */
+  async requirement (shard: number): Promise<ReplicaRequirement> {
+    if (this.replicasAck === 0 || !isCluster(this.router)) return { wait: this.replicasAck, degraded: false }
+    const primary = this.primaryOfShard(shard)
+    let replicas = this.replicas.get(primary)
+    if (replicas === undefined) {
+      // Asked of the primary itself: it knows it was promoted before the other masters hear of it.
+      await withTimeout(this.readFrom(primary), FRESH_READ_MS, 'replicas not read in time').catch(() => {})
+      replicas = this.replicas.get(primary)
     }
-    if (online >= this.replicasAck) return { wait: this.replicasAck, degraded: false }
-    return { wait: online, degraded: true }
+    if (replicas === undefined || replicas >= this.replicasAck) return { wait: this.replicasAck, degraded: false }
+    return { wait: replicas, degraded: true }
   }
 
-  private nodeKeyOf (node: Redis): string {
-    return isCluster(this.client) ? nodeName(node) : 'primary'
+  /** Reads CLUSTER NODES from one primary, through the write path's connection to it, and keeps what it says. */
+  private async readFrom (primary: string): Promise<void> {
+    if (!isCluster(this.router)) return
+    const node = this.router.nodes('master').find((candidate) => nodeName(candidate) === primary)
+    if (node === undefined) return
+    for (const [address, count] of healthyReplicasByPrimary(String(await node.cluster('NODES')))) this.replicas.set(address, count)
   }
 
-  private nodeOfShard (shard: number): string {
-    if (!isCluster(this.router)) return 'primary'
+  private primaryOfShard (shard: number): string {
+    return this.nodeOf(shard) ?? 'unknown'
+  }
+
+  /** The primary (`host:port`) that serves a shard as the write path sees it now; undefined when not known or not a cluster. */
+  nodeOf (shard: number): string | undefined {
+    if (!isCluster(this.router)) return undefined
     const slot = this.shardSlots?.[shard]
-    const owners = slot === undefined ? undefined : (this.router.slots as string[][])[slot]
-    return owners?.[0] ?? 'unknown'
+    return slot === undefined ? undefined : (this.router.slots as string[][])[slot]?.[0]
   }
+}
+
+/** Flags of CLUSTER NODES that mean a node is not (or not yet) a working member. */
+const UNHEALTHY_FLAGS = new Set(['fail', 'fail?', 'handshake', 'noaddr'])
+
+/**
+ * From CLUSTER NODES (`<id> <ip:port@bus[,hostname]> <flags> <master id|-> … <link-state> <slots…>`):
+ * each master's address (and `hostname:port`, when the cluster announces one) → its healthy replicas.
+ */
+export function healthyReplicasByPrimary (text: string): Map<string, number> {
+  const rows = text.trim().split('\n').map((line) => line.trim().split(' '))
+  const addressesById = new Map<string, string[]>()
+  for (const fields of rows) {
+    const [address = '', hostname] = (fields[1] ?? '').split(',')
+    const hostPort = address.split('@')[0] ?? ''
+    const port = hostPort.slice(hostPort.lastIndexOf(':') + 1)
+    addressesById.set(fields[0] ?? '', hostname === undefined || hostname === '' ? [hostPort] : [hostPort, `${hostname}:${port}`])
+  }
+  const counts = new Map<string, number>()
+  for (const fields of rows) {
+    const flags = (fields[2] ?? '').split(',')
+    if (!flags.includes('master') || flags.some((flag) => UNHEALTHY_FLAGS.has(flag))) continue
+    for (const address of addressesById.get(fields[0] ?? '') ?? []) counts.set(address, 0)
+  }
+  for (const fields of rows) {
+    const flags = (fields[2] ?? '').split(',')
+    if (!flags.includes('slave') || flags.some((flag) => UNHEALTHY_FLAGS.has(flag)) || fields[7] !== 'connected') continue
+    for (const address of addressesById.get(fields[3] ?? '') ?? []) {
+      if (counts.has(address)) counts.set(address, (counts.get(address) ?? 0) + 1)
+    }
+  }
+  return counts
 }

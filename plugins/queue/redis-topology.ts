@@ -4,8 +4,8 @@
  * ioredis' defaults:
  *   - every command has a deadline (producer and state clients), so a frozen primary turns into a
  *     quick 503 instead of a hung request;
- *   - Sentinel: the failover detector subscribes to the sentinels' `+switch-master` and reconnects to
- *     the new primary at once, rather than after the old connection times out;
+ *   - Sentinel: workers follow the sentinels' `+switch-master`; the write path asks the sentinels as
+ *     soon as writes fail and moves at the promotion (sentinel-follow.ts);
  *   - Cluster: the slot map is refreshed every few seconds and on every failure, so a promoted
  *     replica is found without waiting for a MOVED; redirections and retries are bounded;
  *   - every kind reconnects on `READONLY` (a client still talking to a primary that was demoted, e.g.
@@ -31,9 +31,18 @@ export type ClientPurpose = 'producer' | 'worker' | 'state'
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1500
 const CONNECT_TIMEOUT_MS = 2000
 const STATE_COMMAND_TIMEOUT_MS = 2000
-/** Cluster: how often the slot map is read even when nothing failed. */
-const SLOTS_REFRESH_INTERVAL_MS = 1000
-const SLOTS_REFRESH_TIMEOUT_MS = 1000
+/**
+ * Cluster: how often the slot map is read even when nothing failed, and how long one node may take to
+ * give it. The connections on the request path read it often, so a promoted replica takes writes soon
+ * after the cluster promotes it; a node that does not answer CLUSTER SLOTS quickly (the frozen primary)
+ * is skipped for the next. Workers' connections (one per BullMQ worker) read it less often: a failed
+ * command makes them read it at once anyway.
+ */
+const SLOTS_REFRESH = {
+  producer: { intervalMs: 500, timeoutMs: 300 },
+  state: { intervalMs: 500, timeoutMs: 300 },
+  worker: { intervalMs: 5000, timeoutMs: 1000 }
+} as const
 /** Cluster: MOVED/ASK/TRYAGAIN hops one command may take; each waits RETRY_DELAY_MS where Redis asks to. */
 const MAX_REDIRECTIONS = 6
 const RETRY_DELAY_MS = 100
@@ -82,7 +91,7 @@ export class RedisTopology {
         }
       }
     } finally {
-      client.disconnect()
+      await closeClient(client)
     }
   }
 
@@ -105,8 +114,11 @@ export class RedisTopology {
           db: connection.db,
           tls: connection.tls ? {} : undefined,
           enableTLSForSentinelMode: connection.nodes.some((node) => node.startsWith('rediss://')),
-          // Reconnects to the new primary as soon as a sentinel announces it.
-          failoverDetector: true,
+          // Reconnects to the new primary when the sentinels announce the end of a failover. Not the
+          // producer's: the backend's sentinel follower moves it at the promotion already, a second
+          // earlier (sentinel-follow.ts), and a second reconnect at the announcement would refuse
+          // the writes of its 100 ms.
+          failoverDetector: purpose !== 'producer',
           sentinelCommandTimeout: 1000,
           sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000)
         })
@@ -121,8 +133,8 @@ export class RedisTopology {
           // A producer must not queue commands while the slot map is rebuilt: they would wait past 4 s.
           enableOfflineQueue: purpose !== 'producer',
           enableReadyCheck: true,
-          slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
-          slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
+          slotsRefreshInterval: SLOTS_REFRESH[purpose].intervalMs,
+          slotsRefreshTimeout: SLOTS_REFRESH[purpose].timeoutMs,
           clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
           maxRedirections: MAX_REDIRECTIONS,
           retryDelayOnFailover: RETRY_DELAY_MS,
@@ -154,6 +166,32 @@ export async function waitForConnection (client: RedisClient): Promise<void> {
     client.once('end', onEnd)
   })
 }
+
+/**
+ * Quits cleanly. A connection still in its handshake is let finish first: ioredis rejects its
+ * internal ready check with nobody listening if it is cut off in the middle. A Cluster is
+ * disconnected a second time a little later: ioredis 5 re-arms its slot-refresh timer when a refresh
+ * was under way at the first disconnect, which would keep the process from exiting.
+ */
+export async function closeClient (client: RedisClient): Promise<void> {
+  if (client.status === 'connecting' || client.status === 'connect') {
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); client.off('ready', done); client.off('error', done); resolve() }
+      const timer = setTimeout(done, 1000)
+      client.once('ready', done)
+      client.once('error', done)
+    })
+  }
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect())
+  } else {
+    client.disconnect()
+  }
+  if ((client as Cluster).isCluster === true) setTimeout(() => client.disconnect(), SLOT_REFRESH_SETTLE_MS).unref()
+}
+
+/** Longer than any slot refresh takes (SLOTS_REFRESH's timeouts), so the second disconnect comes after it. */
+const SLOT_REFRESH_SETTLE_MS = 1500
 
 function nodeOptions (purpose: ClientPurpose): RedisOptions {
   const common: RedisOptions = {

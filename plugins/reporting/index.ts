@@ -20,6 +20,13 @@ import { openReportingState, retentionFor } from './state.js'
 import { keyspaceOf } from '../queue/create.js'
 import { RedisTopology } from '../queue/redis-topology.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The poller where this process polls (roles `all` and `worker`); undefined elsewhere. */
+    reportingPoller: ReportingPoller | undefined
+  }
+}
+
 export interface ReportingPluginOptions {
   config: GatewayConfig
   reporting: ReportingConfig
@@ -27,6 +34,8 @@ export interface ReportingPluginOptions {
   metrics: GatewayMetrics
   /** Poll the API (roles `all` and `worker`); counting webhooks happens in every role. */
   runPoller: boolean
+  /** The clock that decides today and yesterday (and, in embedded mode, which days' counts are old); tests pin it. */
+  now?: () => number
 }
 
 /** How often a replica that did not poll picks up the last poll's results for its gauges. */
@@ -35,7 +44,7 @@ const FOLLOW_MS = 15_000
 async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOptions): Promise<void> {
   const { config, reporting, ingestor, metrics } = options
   const log = app.log.child({ component: 'reporting' })
-  const state = openReportingState(config.queue, retentionFor(reporting.lookbackDays))
+  const state = openReportingState(config.queue, retentionFor(reporting.lookbackDays), options.now)
   const counter = new WebhookCounter(state, log)
   counter.start()
   ingestor.onAccepted((_source, event) => counter.count(event))
@@ -43,10 +52,12 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
   let client: AppApiClient | undefined
   let gauges: ReportingGauges | undefined
   let schedule: PollSchedule | undefined
+  app.decorate('reportingPoller', undefined)
   if (options.runPoller) {
     client = new AppApiClient({ baseUrl: reporting.baseUrl, apiKey: reporting.apiKey, timeoutMs: reporting.requestTimeoutMs, metrics, logger: log })
     gauges = new ReportingGauges(metrics, state, log)
-    const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log })
+    const poller = new ReportingPoller({ client, state, counter, ingestor, gauges, lookbackDays: reporting.lookbackDays, logger: log, now: options.now })
+    app.reportingPoller = poller
     const run = async (signal: AbortSignal): Promise<unknown> => await poller.poll(signal)
     const redis = config.queue.redis
     schedule = redis === undefined

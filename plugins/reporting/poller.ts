@@ -45,6 +45,8 @@ type Triple = [string, string, number]
 
 export class ReportingPoller {
   private readonly now: () => number
+  /** What this process's last poll read (the console reconciles it with reconcileReport); undefined before the first. */
+  latest: Collected | undefined
 
   constructor (private readonly options: PollerOptions) {
     this.now = options.now ?? Date.now
@@ -57,6 +59,7 @@ export class ReportingPoller {
     await this.options.counter.flush()
     // At least two days: yesterday is what the gauges reconcile.
     const collected = await collect(client, state, reportWindow(started, Math.max(2, lookbackDays)), logger, signal)
+    this.latest = collected
     const failures = [...collected.failures]
 
     const events: ReportEvent[] = []

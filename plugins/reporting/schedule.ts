@@ -6,12 +6,21 @@
  */
 import { Queue, Worker } from 'bullmq'
 import type { Logger } from '../../src/logger.js'
-import type { RedisClient } from '../queue/redis-topology.js'
+import { closeClient, type RedisClient } from '../queue/redis-topology.js'
 
 export const REPORTING_QUEUE = '_reporting'
 const SCHEDULER_ID = 'reporting-poll'
 /** Retry of the scheduler's setup while Redis is unreachable at start. */
 const SETUP_RETRY_MS = 5000
+/**
+ * How often the scheduler is upserted again once set up (at most; never more often than the
+ * interval). BullMQ keeps a schedule going by adding the next job as it runs one; a failover that
+ * loses that write (replication is asynchronous) would stop polls for good. The upsert is idempotent:
+ * it only writes the next job when it is missing.
+ */
+const RENEW_EVERY_MS = 60_000
+/** A poll job whose worker died (or whose primary failed over) runs again after about this long. */
+const POLL_LOCK_MS = 5000
 
 export type PollRun = (signal: AbortSignal) => Promise<unknown>
 
@@ -41,7 +50,10 @@ export class BullmqPollSchedule implements PollSchedule {
     this.worker = new Worker(REPORTING_QUEUE, async () => await this.options.run(this.abort.signal), {
       connection: connection as never,
       prefix: this.options.prefix,
-      concurrency: 1
+      concurrency: 1,
+      lockDuration: POLL_LOCK_MS,
+      stalledInterval: POLL_LOCK_MS,
+      runRetryDelay: 1000
     })
     this.worker.on('error', (error) => logger.debug({ error: error.message }, 'reporting worker error'))
     this.worker.on('failed', (_job, error) => {
@@ -58,12 +70,18 @@ export class BullmqPollSchedule implements PollSchedule {
         // One attempt: the next interval is the retry. Finished jobs are kept a while for inspection.
         opts: { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } }
       })
+      this.setupAgainIn(Math.max(RENEW_EVERY_MS, this.options.intervalMs), queue)
     } catch (error) {
       if (this.closing !== undefined) return
       this.options.logger.warn({ error: (error as Error).message, retry_ms: SETUP_RETRY_MS }, 'reporting schedule not set up yet')
-      this.setupTimer = setTimeout(() => { void this.setup(queue) }, SETUP_RETRY_MS)
-      this.setupTimer.unref()
+      this.setupAgainIn(SETUP_RETRY_MS, queue)
     }
+  }
+
+  private setupAgainIn (ms: number, queue: Queue): void {
+    if (this.closing !== undefined) return
+    this.setupTimer = setTimeout(() => { void this.setup(queue) }, ms)
+    this.setupTimer.unref()
   }
 
   async close (): Promise<void> {
@@ -72,7 +90,7 @@ export class BullmqPollSchedule implements PollSchedule {
       this.abort.abort()
       await this.worker?.close()
       await this.queue?.close()
-      this.connection?.disconnect()
+      if (this.connection !== undefined) await closeClient(this.connection)
     })()
     await this.closing
   }

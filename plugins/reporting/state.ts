@@ -12,7 +12,7 @@
 import { DAY_MS } from './days.js'
 import type { QueueConfig } from '../../src/config/types.js'
 import { keyspaceOf } from '../queue/create.js'
-import { RedisTopology, waitForConnection, type RedisClient } from '../queue/redis-topology.js'
+import { RedisTopology, closeClient, waitForConnection, type RedisClient } from '../queue/redis-topology.js'
 import { withTimeout } from '../queue/timeout.js'
 
 /** Field (what the counter wrote, see reconciliation.ts) → webhooks accepted, for one day. */
@@ -59,9 +59,9 @@ export function retentionFor (lookbackDays: number): StateRetention {
   return { receivedDays: lookbackDays + 2, emittedDays: lookbackDays + 2 }
 }
 
-/** Where the state lives: the queue's Redis, or this process's memory (embedded mode). */
-export function openReportingState (queue: QueueConfig, retention: StateRetention): ReportingState {
-  if (queue.redis === undefined) return new MemoryReportingState(retention)
+/** Where the state lives: the queue's Redis, or this process's memory (embedded mode, where `now` dates what is old). */
+export function openReportingState (queue: QueueConfig, retention: StateRetention, now: () => number = Date.now): ReportingState {
+  if (queue.redis === undefined) return new MemoryReportingState(retention, now)
   // Like the ingest connection, it fails fast while Redis is away: callers keep what they could not
   // write. On a cluster the prefix carries one hash tag, so a transaction over several keys stays in one slot.
   return new RedisReportingState(new RedisTopology(queue.redis).client('state'), keyspaceOf(queue).globalPrefix, retention)
@@ -137,7 +137,7 @@ export class RedisReportingState implements ReportingState {
   }
 
   async close (): Promise<void> {
-    this.client.disconnect()
+    await closeClient(this.client)
   }
 }
 

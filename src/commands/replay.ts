@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino'
 import type { GatewayConfig } from '../config/types.js'
-import { QUARANTINE_QUEUE } from '../../plugins/queue/backend.js'
+import { QUARANTINE_QUEUE, replayAttempts } from '../../plugins/queue/backend.js'
 import { keyspaceOf } from '../../plugins/queue/create.js'
 import { RedisBackend } from '../../plugins/queue/redis-backend.js'
 import { RedisTopology } from '../../plugins/queue/redis-topology.js'
@@ -44,7 +44,7 @@ export async function replay (config: GatewayConfig, sink: string, io: Output): 
   })
   try {
     await backend.start()
-    const retried = await backend.retryDeadLetters(sink)
+    const retried = await backend.retryDeadLetters(sink, replayAttempts(config.sinks, sink))
     io.out(`re-queued ${retried} dead-lettered event${retried === 1 ? '' : 's'} of sink '${sink}' (${topology.describe()}, prefix ${config.queue.prefix})\n`)
     return 0
   } catch (error) {

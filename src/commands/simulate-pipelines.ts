@@ -4,11 +4,12 @@
  * as intended when it is answered 200 with every new event accepted (or unrouted) and every event
  * an earlier batch carried duplicate; the exit code is 1 when any batch was not.
  */
+import { customerioPipelinesSource } from '../../plugins/sources/customerio-pipelines/definition.js'
 import { pipelinesSignature } from '../../plugins/sources/customerio-pipelines/signature.js'
 import { seededRandom } from '../simulate/events.js'
 import { planPipelinesSimulation, type PlannedBatch } from '../simulate/pipelines.js'
 import type { IngestCounts } from '../ingest.js'
-import { answerText, post, sendPaced, webhookUrl, type SimulateOptions } from './simulate.js'
+import { DEFAULT_WEBHOOK_PATHS, answerText, post, sendPaced, warnUnauthorized, webhookUrl, type SimulateOptions } from './simulate.js'
 import type { Output } from './output.js'
 
 interface AnsweredBatch {
@@ -35,7 +36,7 @@ export interface PipelinesSummary {
 }
 
 export async function simulatePipelines (options: SimulateOptions, io: Output): Promise<number> {
-  const url = webhookUrl(options.url, '/webhooks/pipelines')
+  const url = webhookUrl(options.url, DEFAULT_WEBHOOK_PATHS.customerio_pipelines)
   const plan = planPipelinesSimulation({ count: options.count, random: seededRandom(options.seed) })
   if (!options.json) {
     io.out(`cio-gateway simulate: ${plan.events} Data Pipelines events in ${plan.batches.length} batches to ${url.href} at up to ${options.rate} events/s (seed ${options.seed})\n`)
@@ -59,6 +60,7 @@ export async function simulatePipelines (options: SimulateOptions, io: Output): 
   })
   const summary = summarize(url, plan.duplicates, answered, (Date.now() - started) / 1000)
   io.out(options.json ? JSON.stringify(summary, null, 2) + '\n' : report(summary))
+  warnUnauthorized(answered.filter(({ answer }) => answer.startsWith('401')).length, customerioPipelinesSource.type, io)
   return summary.not_as_intended === 0 ? 0 : 1
 }
 

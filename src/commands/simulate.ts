@@ -9,7 +9,7 @@
 import { cioSignature } from '../../plugins/verifier/signature.js'
 import { customerioPipelinesSource } from '../../plugins/sources/customerio-pipelines/definition.js'
 import { planSimulation, seededRandom, type PlannedSend, type SendKind } from '../simulate/events.js'
-import type { SourceType } from '../sources/registry.js'
+import { DEFAULT_SOURCE_TYPE, type SourceType } from '../sources/registry.js'
 import type { Output } from './output.js'
 
 export interface SimulateOptions {
@@ -27,6 +27,9 @@ export interface SimulateOptions {
 
 export const SIMULATE_DEFAULTS = { count: 100, rate: 50 } as const
 
+/** Where a URL without a path posts, per source type: the source names of the docs' examples. */
+export const DEFAULT_WEBHOOK_PATHS: Readonly<Record<SourceType, string>> = { customerio: '/webhooks/customerio', customerio_pipelines: '/webhooks/pipelines' }
+
 /** Requests in flight at most, whatever the rate: a slow gateway is not buried. */
 const MAX_IN_FLIGHT = 32
 const REQUEST_TIMEOUT_MS = 10_000
@@ -38,10 +41,17 @@ interface Answered {
   readonly asIntended: boolean
 }
 
-/** The webhook URL to post to: a bare gateway URL gets the default source's path. */
-export function webhookUrl (given: string, defaultPath = '/webhooks/customerio'): URL {
+function urlNeeded (defaultPath: string): string {
+  return `--url needs a whole URL with its scheme (http:// or https://) and host, e.g. http://127.0.0.1:8080${defaultPath} ` +
+    `(the path is /webhooks/<source>; a URL without one posts to ${defaultPath})`
+}
+
+/** The webhook URL to post to: a bare gateway URL gets the default source's path (its type's, for simulate). */
+export function webhookUrl (given: string, defaultPath = DEFAULT_WEBHOOK_PATHS.customerio): URL {
+  // `127.0.0.1:8080` is no URL, and `localhost:8080` is one with the scheme `localhost:`.
+  if (!URL.canParse(given)) throw new Error(urlNeeded(defaultPath))
   const url = new URL(given)
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--url must be http:// or https://, not ${url.protocol}`)
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') throw new Error(urlNeeded(defaultPath))
   if (url.pathname === '/' || url.pathname === '') url.pathname = defaultPath
   return url
 }
@@ -67,7 +77,19 @@ export async function simulate (options: SimulateOptions, io: Output): Promise<n
   })
   const summary = summarize(url, plan.coversCatalog, answered, (Date.now() - started) / 1000)
   io.out(options.json ? JSON.stringify(summary, null, 2) + '\n' : report(summary))
+  warnUnauthorized(answered.filter(({ answer }) => answer.startsWith('401')).length, DEFAULT_SOURCE_TYPE, io)
   return summary.not_as_intended === 0 ? 0 : 1
+}
+
+/**
+ * What to do about 401 answers: sign with one of the source's secrets. Only the reporting-webhook
+ * source of the default routes.yaml falls back to the development key.
+ */
+export function warnUnauthorized (unauthorized: number, sourceType: SourceType, io: Output): void {
+  if (unauthorized === 0) return
+  const devKey = sourceType === DEFAULT_SOURCE_TYPE ? ' (a gateway started from the default routes.yaml without CIO_WEBHOOK_SECRET uses the development key dev-signing-key)' : ''
+  io.err(`${unauthorized} answer${unauthorized === 1 ? '' : 's'} 401: the gateway did not accept the signature. Sign with one of the source's secrets: ` +
+    `--secret KEY, or $CIO_WEBHOOK_SECRET${devKey}\n`)
 }
 
 export interface PacedSends<T> {

@@ -1,19 +1,19 @@
 /**
  * Reads routes.yaml: interpolate the environment, validate everything, report every problem at once
- * with its line and column, then resolve durations and sizes. Nothing listens before this succeeds.
+ * with its line and column, in file order, then resolve durations and sizes. Nothing listens before
+ * this succeeds.
  */
 import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument } from 'yaml'
-import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { parseDuration, parseSize } from '../units.js'
 import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
 import { findSourceType, unknownSourceTypeMessage, type SourceType } from '../sources/registry.js'
-import { ConfigSchema, CommonSinkProperties, CommonSourceProperties, type RawConfig, type RawRoute } from './schema.js'
-import { interpolateDocument } from './interpolate.js'
+import { ConfigSchema, type RawConfig, type RawRoute } from './schema.js'
+import { checkConfig } from './checks.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
 import { validateAgainst } from './validate.js'
-import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
 import { listenerProblems, resolveListeners } from './listeners.js'
+import { readYaml } from './yaml-source.js'
+import { checkQueue, resolveQuarantine, resolveQueue } from './queue.js'
 import type { GatewayConfig, MatchCondition, RouteConfig, SinkConfig, SourceConfig } from './types.js'
 
 export { ConfigError } from './problems.js'
@@ -30,103 +30,24 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
 }
 
 export function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const lines = new LineCounter()
-  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
-  const syntax = document.errors.map((error): ConfigProblem => {
-    const { line, col } = lines.linePos(error.pos[0])
-    return { line, col, path: '', message: error.message.split('\n')[0] ?? 'YAML syntax error' }
-  })
-  if (syntax.length > 0) throw new ConfigError(file, syntax)
-
-  const { unset } = interpolateDocument(document, env)
-  const data: unknown = document.toJS() ?? {}
+  const source = readYaml(text, env)
+  if (source.document === undefined) throw new ConfigError(file, inFileOrder(source.problems))
+  const { document, lines, data, problems: unset } = source
   const locator = new Locator(document, lines)
-  // Each source's options belong to the shape of the file, as when there was one source type.
-  const problems = [...validateAgainst(ConfigSchema, data, [], locator), ...checkSourceOptions(data, locator)]
-  const raw = data as RawConfig
-  if (problems.length === 0) problems.push(...checkSinks(raw, locator), ...checkReferences(raw, locator, env), ...checkSourceRules(raw, locator), ...checkQueue(raw, locator))
-  if (problems.length > 0) {
-    const hint = unset.size > 0 ? ` (environment variables not set: ${[...unset].sort().join(', ')})` : ''
-    const withHints = hint === '' ? problems : problems.map((problem) => ({ ...problem, message: problem.message + hint }))
-    throw new ConfigError(file, withHints)
-  }
-  return resolve(raw, file, env)
+  const checked = [...validateAgainst(ConfigSchema, data, [], locator), ...checkConfig(data, locator, env), ...listenerProblems(data as RawConfig, env, locator), ...checkQueue(data as RawConfig, locator)]
+  // A value whose variable is not set is reported as that, once: what the checks say about the
+  // reference left in its place would only repeat it.
+  const problems = [...unset, ...checked.filter((problem) => !unset.some((missing) => missing.path === problem.path))]
+  if (problems.length > 0) throw new ConfigError(file, inFileOrder(problems))
+  return resolve(data as RawConfig, file, env)
 }
 
-/** A type's options schema with the common keys added: unknown keys are errors, as everywhere. */
-function withCommon (cache: Map<string, TObject>, type: string, common: Record<string, TSchema>, options: TObject): TObject {
-  let schema = cache.get(type)
-  if (schema === undefined) {
-    schema = Type.Object({ ...common, ...options.properties }, {
-      additionalProperties: false, required: ['type', ...(options.required ?? [])]
-    })
-    cache.set(type, schema)
-  }
-  return schema
+function inFileOrder (problems: readonly ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col)
 }
-
-const sourceSchemas = new Map<string, TObject>()
-const sinkSchemas = new Map<string, TObject>()
 
 function windowMsOf (raw: RawConfig): number {
   return parseDuration(raw.dedupe?.window ?? '24h')
-}
-
-/** Each source's options against its type's schema; entries without a string `type` are the main schema's to report. */
-function checkSourceOptions (data: unknown, locator: Locator): ConfigProblem[] {
-  const sources = isRecord(data) ? data.sources : undefined
-  if (!isRecord(sources)) return []
-  const problems: ConfigProblem[] = []
-  for (const [name, entry] of Object.entries(sources)) {
-    if (!isRecord(entry) || typeof entry.type !== 'string') continue
-    const definition = findSourceType(entry.type)
-    if (definition === undefined) problems.push(locator.problem(['sources', name, 'type'], unknownSourceTypeMessage(entry.type)))
-    else problems.push(...validateAgainst(withCommon(sourceSchemas, definition.type, CommonSourceProperties, definition.schema), entry, ['sources', name], locator))
-  }
-  return problems
-}
-
-/** The source types' checks across keys and against the rest of the file (a tolerance longer than the dedupe window). */
-function checkSourceRules (raw: RawConfig, locator: Locator): ConfigProblem[] {
-  const context = { dedupeWindowMs: windowMsOf(raw), dedupeWindow: raw.dedupe?.window ?? '24h' }
-  return Object.entries(raw.sources).flatMap(([name, entry]) =>
-    (findSourceType(entry.type)?.problems?.(entry, context) ?? []).map(({ key, message }) => locator.problem(['sources', name, key], message)))
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
-function checkSinks (raw: RawConfig, locator: Locator): ConfigProblem[] {
-  const problems: ConfigProblem[] = []
-  for (const [name, entry] of Object.entries(raw.sinks)) {
-    const definition = sinkDefinition(entry.type)
-    if (definition === undefined) {
-      problems.push(locator.problem(['sinks', name, 'type'], unknownSinkTypeMessage(entry.type)))
-      continue
-    }
-    problems.push(...validateAgainst(withCommon(sinkSchemas, definition.type, CommonSinkProperties, definition.schema), entry, ['sinks', name], locator))
-  }
-  return problems
-}
-
-function checkReferences (raw: RawConfig, locator: Locator, env: NodeJS.ProcessEnv): ConfigProblem[] {
-  const problems: ConfigProblem[] = []
-  const routeNames = new Map<string, number>()
-  raw.routes.forEach((route, index) => {
-    const first = routeNames.get(route.name)
-    if (first !== undefined) problems.push(locator.problem(['routes', index, 'name'], `route name '${route.name}' is already used by routes[${first}]`))
-    else routeNames.set(route.name, index)
-    route.sinks.forEach((sink, sinkIndex) => {
-      if (!Object.hasOwn(raw.sinks, sink)) problems.push(locator.problem(['routes', index, 'sinks', sinkIndex], `sink '${sink}' is not defined`))
-    })
-  })
-  const port = env.PORT
-  if (port !== undefined && port !== '' && !/^[0-9]{1,5}$/.test(port)) {
-    problems.push({ line: 1, col: 1, path: 'server.port', message: `environment variable PORT='${port}' is not a port number` })
-  }
-  problems.push(...listenerProblems(raw, env, locator))
-  return problems
 }
 
 function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): GatewayConfig {

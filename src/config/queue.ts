@@ -17,9 +17,10 @@ export const DEFAULT_CLUSTER_SHARDS = 48
 
 type RawQueue = NonNullable<RawConfig['queue']>
 
+/** Runs on whatever the file holds (the schema's own errors are reported beside these). */
 export function checkQueue (raw: RawConfig, locator: Locator): ConfigProblem[] {
   const queue = raw.queue
-  if (queue === undefined) return []
+  if (queue === null || typeof queue !== 'object') return []
   const problems: ConfigProblem[] = []
   const chosen = connectionKeys(queue)
   if (chosen.length > 1) {
@@ -28,10 +29,10 @@ export function checkQueue (raw: RawConfig, locator: Locator): ConfigProblem[] {
   if (queue.shards !== undefined && queue.redis_cluster === undefined) {
     problems.push(locator.problem(['queue', 'shards'], 'shards spreads keys over a Redis Cluster: it needs redis_cluster (one node and Sentinel have one shard)', { key: true }))
   }
-  if (queue.replicas_ack !== undefined && queue.replicas_ack > 0 && chosen.length === 0) {
+  if (typeof queue.replicas_ack === 'number' && queue.replicas_ack > 0 && chosen.length === 0) {
     problems.push(locator.problem(['queue', 'replicas_ack'], 'replicas_ack needs Redis (redis_url, redis_sentinel or redis_cluster): the embedded queue has no replicas', { key: true }))
   }
-  if (queue.redis_url !== undefined && queue.redis_url !== '' && !/^rediss?:\/\//.test(queue.redis_url)) {
+  if (typeof queue.redis_url === 'string' && queue.redis_url !== '' && !/^rediss?:\/\//.test(queue.redis_url)) {
     problems.push(locator.problem(['queue', 'redis_url'], 'must be a redis:// or rediss:// URL'))
   }
   return problems
@@ -40,7 +41,7 @@ export function checkQueue (raw: RawConfig, locator: Locator): ConfigProblem[] {
 /** The connection keys set, in the order they are checked. */
 function connectionKeys (queue: RawQueue): string[] {
   const keys: string[] = []
-  if (queue.redis_url !== undefined && queue.redis_url !== '') keys.push('redis_url')
+  if (typeof queue.redis_url === 'string' && queue.redis_url !== '') keys.push('redis_url')
   if (queue.redis_sentinel !== undefined) keys.push('redis_sentinel')
   if (queue.redis_cluster !== undefined) keys.push('redis_cluster')
   return keys

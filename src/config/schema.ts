@@ -4,13 +4,13 @@
  * sink-type options live with each type (plugins/sources/<type>/definition.ts,
  * plugins/sinks/<type>/definition.ts) and are checked in a second pass.
  */
-import { Type, type Static, type TString } from '@sinclair/typebox'
+import { Type, type Static, type TArray, type TString } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 
 export const Duration = (description: string, defaultValue?: string): TString =>
-  Type.String({ pattern: DURATION_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+  Type.String({ pattern: DURATION_PATTERN, expected: 'a duration such as 500ms, 30s, 5m, 24h or 7d', description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
 export const Size = (description: string, defaultValue?: string): TString =>
-  Type.String({ pattern: SIZE_PATTERN, description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+  Type.String({ pattern: SIZE_PATTERN, expected: 'a size such as 512kb or 1mb', description, ...(defaultValue === undefined ? {} : { default: defaultValue }) })
 
 const Strict = { additionalProperties: false } as const
 
@@ -25,10 +25,10 @@ export const ServerSchema = Type.Object({
 }, { ...Strict, description: 'The two HTTP listeners: webhooks (internet-facing) and management (inside).' })
 
 export const AdminSchema = Type.Object({
-  token: Type.String({ description: 'Bearer token for /admin/*. Empty turns the admin API off (404).', default: '' })
+  token: Type.String({ description: 'Bearer token for /admin/*, at least 32 characters (e.g. `openssl rand -hex 32`). Empty turns the admin API off (404).', default: '' })
 }, { ...Strict, description: 'The admin API.' })
 
-const RedisNodes = (what: string) => Type.Array(Type.String({ pattern: '^rediss?://', description: 'redis://host:port, or rediss:// for TLS' }), {
+const RedisNodes = (what: string): TArray<TString> => Type.Array(Type.String({ pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL', description: 'redis://host:port, or rediss:// for TLS' }), {
   minItems: 1, description: `${what} as redis:// or rediss:// URLs; one is enough to find the others, more survive one being down.`
 })
 const RedisPassword = Type.String({ description: 'Password (Redis AUTH); pass it as `${VAR}` from a Secret.' })
@@ -57,7 +57,7 @@ export const QueueSchema = Type.Object({
   redis_cluster: RedisClusterSchema,
   shards: Type.Integer({ minimum: 1, maximum: 1024, description: 'Cluster only: hash-tag shards the queues and dedupe marks are spread over. Stored in Redis at first start; a later start with another value refuses to run (it would hide dedupe marks).', default: 48 }),
   replicas_ack: Type.Integer({ minimum: 0, maximum: 16, description: 'Replicas that must confirm a write (Redis WAIT) before ingest answers 200, so a primary that dies right after the answer loses nothing. Default 1 with redis_sentinel or redis_cluster, 0 with redis_url. When the primary has fewer replicas connected (just after a failover), it waits for those it has and counts the write as degraded.' }),
-  prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
+  prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', expected: 'made of letters, digits, _, . and -', description: 'Prefix of every Redis key the gateway writes.', default: 'cio' }),
   high_water_mark: Type.Integer({ minimum: 1, description: 'Events waiting (or delayed) over all sinks above which ingest answers 503 with Retry-After; with Redis, estimated from the jobs waiting and the events per job recently written. With shards, a shard may also hold at most twice its share.', default: 100000 }),
   max_bytes: Size('Bytes of events queued in Redis (waiting or delayed in every sink queue, plus the quarantine) above which ingest answers 503 with Retry-After, like the high-water mark; estimated from the backlog and the sizes of recent events.', '512mb'),
   lock_duration: Duration('How long a worker holds a job before another may take it over; events of a crashed worker are delivered again after about this long.', '30s')
@@ -100,7 +100,7 @@ export const CommonSinkProperties = {
   batch: Type.Optional(Type.Partial(BatchSchema)),
   retry: Type.Optional(Type.Partial(RetrySchema)),
   concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'Batches delivered in parallel.', default: 2 })),
-  redact: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$' }), {
+  redact: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$', expected: 'a dotted path such as data.recipient' }), {
     description: 'Dotted paths whose values this sink receives as a SHA-256 hex digest (for PII).'
   })),
   redact_key: Type.Optional(Type.String({ description: 'When set, redaction digests are HMAC-SHA256 keyed with it, so they cannot be reversed by dictionary.' }))
@@ -111,6 +111,8 @@ const MatchValue = Type.Union([Type.String(), Type.Array(Type.String(), { minIte
 export const RouteSchema = Type.Object({
   name: Type.String({ minLength: 1, description: 'Unique name, used in logs.' }),
   match: Type.Record(Type.String({ pattern: '^(source|object_type|metric|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)+)$' }), MatchValue, {
+    ...Strict,
+    expected: 'source, object_type, metric or a dotted path such as data.campaign_id',
     description: 'Conditions that must all hold: keys `source`, `object_type`, `metric` or a dotted path such as `data.campaign_id`; a value is a string, a list (any of), or "*". `{}` matches everything.'
   }),
   sinks: Type.Array(Type.String(), { minItems: 1, description: 'Sinks that receive the matching events.' }),
@@ -132,10 +134,18 @@ export const ConfigSchema = Type.Object({
   queue: Type.Optional(Type.Partial(QueueSchema)),
   quarantine: Type.Optional(Type.Partial(QuarantineSchema)),
   dedupe: Type.Optional(Type.Partial(DedupeSchema)),
-  sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }),
-    Type.Object({ type: Type.String() }, { required: ['type'] }), { minProperties: 1, description: 'Webhook sources by name, each served at POST /webhooks/<name>.' }),
+  // Each source's options are checked against its type's schema (src/config/checks.ts).
+  sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), Type.Object({ type: Type.String() }, { required: ['type'] }), {
+    ...Strict,
+    expected: 'a source name of lowercase letters, digits, _ and -, starting with a letter or digit (it is the URL path /webhooks/<name>)',
+    minProperties: 1, description: 'Webhook sources by name, each served at POST /webhooks/<name>.'
+  }),
   sinks: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' }),
-    Type.Object({ type: Type.String() }, { required: ['type'] }), { description: 'Sinks by name.' }),
+    Type.Object({ type: Type.String() }, { required: ['type'] }), {
+      ...Strict,
+      expected: 'a sink name of letters, digits, _ and -, starting with a letter or digit',
+      description: 'Sinks by name.'
+    }),
   routes: Type.Array(RouteSchema, { description: 'Walked in order for every event; every matching route adds its sinks.' }),
   reporting: Type.Optional(Type.Partial(ReportingSchema))
 }, { ...Strict, required: ['sources', 'sinks', 'routes'] })

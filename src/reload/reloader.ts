@@ -52,6 +52,13 @@ export interface ReloadSummary {
   readonly routes: number
 }
 
+/** The last reload that was tried (for the console): when, what triggered it, how it ended. */
+export interface ReloadRecord {
+  readonly at: number
+  readonly trigger: ReloadTrigger
+  readonly outcome: Exclude<ReloadOutcome, { result: 'skipped' }>
+}
+
 export interface ReloaderOptions {
   readonly ingestor: Ingestor
   readonly backend: QueueBackend
@@ -69,8 +76,14 @@ export class ConfigReloader {
   private watcher: FileWatch | undefined
   /** The file text last tried, so a file event without a change in content does nothing. */
   private lastText: string | undefined
+  private last: ReloadRecord | undefined
 
   constructor (private readonly options: ReloaderOptions) {}
+
+  /** The last reload that switched or failed; undefined before the first. */
+  get lastReload (): ReloadRecord | undefined {
+    return this.last
+  }
 
   get current (): GatewayConfig {
     return this.options.ingestor.config
@@ -89,8 +102,20 @@ export class ConfigReloader {
     }
   }
 
-  /** Reads, validates and applies `file`. A `file` trigger does nothing when the contents did not change. */
+  /**
+   * Reads, validates and applies `file`. A `file` trigger does nothing when the contents did not
+   * change. It never rejects (its callers, a signal handler and a file watch, cannot wait for it):
+   * whatever goes wrong is a failed reload, logged and counted, and the process keeps running.
+   */
   async reloadFile (file: string, trigger: ReloadTrigger): Promise<ReloadOutcome> {
+    try {
+      return await this.readAndSwitch(file, trigger)
+    } catch (error) {
+      return this.fail(file, trigger, [`${file}: reload failed: ${(error as Error).message}`])
+    }
+  }
+
+  private async readAndSwitch (file: string, trigger: ReloadTrigger): Promise<ReloadOutcome> {
     return await this.serially(async () => {
       let text: string
       try {
@@ -106,8 +131,11 @@ export class ConfigReloader {
       try {
         next = parseConfig(text, file, this.options.env ?? process.env)
       } catch (error) {
-        if (!(error instanceof ConfigError)) throw error
-        return this.fail(file, trigger, error.problems.map((problem) => formatProblem(file, problem)))
+        // parseConfig reports what it refuses as a ConfigError; anything else is refused all the same.
+        const errors = error instanceof ConfigError
+          ? error.problems.map((problem) => formatProblem(file, problem))
+          : [`${file}: cannot read the configuration: ${(error as Error).message}`]
+        return this.fail(file, trigger, errors)
       }
       return await this.switchTo(next, trigger)
     })
@@ -155,7 +183,8 @@ export class ConfigReloader {
     metrics.seed(next.sources.keys(), next.sinks.values())
     metrics.configReloads.inc({ result: 'success' })
     logger.info({ file: next.file, trigger, ...summary }, 'configuration reloaded')
-    return { result: 'success', summary }
+    this.last = { at: Date.now(), trigger, outcome: { result: 'success', summary } }
+    return this.last.outcome
   }
 
   private fail (file: string, trigger: ReloadTrigger, errors: readonly string[]): ReloadOutcome {
@@ -164,7 +193,8 @@ export class ConfigReloader {
     for (const error of errors) logger.error({ file, trigger }, `config reload refused: ${error}`)
     logger.error({ file, trigger, errors: errors.length }, 'config reload failed: still running the previous configuration')
     metrics.configReloads.inc({ result: 'failure' })
-    return { result: 'failure', errors }
+    this.last = { at: Date.now(), trigger, outcome: { result: 'failure', errors } }
+    return this.last.outcome
   }
 }
 

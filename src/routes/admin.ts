@@ -6,11 +6,11 @@
  * so a reload that sets, rotates or clears the token applies from the next request on.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
 import { ERROR_CODES } from '../errors.js'
 import type { LogThrottle } from '../log-throttle.js'
-import { QUARANTINE_QUEUE, type QueueBackend } from '../../plugins/queue/backend.js'
+import { QUARANTINE_QUEUE, replayAttempts, type QueueBackend } from '../../plugins/queue/backend.js'
 
 export interface AdminRouteOptions {
   backend: QueueBackend
@@ -18,6 +18,8 @@ export interface AdminRouteOptions {
   current: () => GatewayConfig
   /** Refused tokens are logged at most once per interval. */
   throttle: LogThrottle
+  /** Whether a request carries a valid console session (SPEC §12): it opens the read-only endpoints, never a POST. */
+  session?: (request: FastifyRequest, token: string) => boolean
 }
 
 export const DEAD_LETTER_LIMIT = { default: 100, max: 1000 } as const
@@ -41,7 +43,8 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRouteOpti
   app.addHook('onRequest', async (request, reply) => {
     const token = current().admin.token
     if (token === '') return await reply.code(404).send({ error: ERROR_CODES.notFound })
-    if (!bearerMatches(request.headers.authorization, token)) {
+    const viaSession = request.method === 'GET' && options.session?.(request, token) === true
+    if (!viaSession && !bearerMatches(request.headers.authorization, token)) {
       const ip = request.ip
       throttle.write('admin:401', (count) => request.log.warn({ ip, count }, 'admin request refused (401): missing or wrong bearer token'))
       return await reply.code(401).header('www-authenticate', 'Bearer realm="cio-gateway admin"')
@@ -82,7 +85,7 @@ export async function adminRoutes (app: FastifyInstance, options: AdminRouteOpti
     const { sink } = request.params
     if (!isQueue(current(), sink)) return await unknownSink(reply, sink)
     return await answer(reply, async () => {
-      const retried = await backend.retryDeadLetters(sink)
+      const retried = await backend.retryDeadLetters(sink, replayAttempts(current().sinks, sink))
       request.log.info({ sink, retried, ip: request.ip }, 'dead letters re-queued through the admin API')
       return { sink, retried }
     })

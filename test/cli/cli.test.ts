@@ -8,6 +8,7 @@ import { eventually, readLines, tempDir } from '../helpers/app.js'
 import { freePort } from '../helpers/private-redis.js'
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { USAGE } from '../../src/command-line.js'
 
 // The default routes.yaml's development signing key, used when CIO_WEBHOOK_SECRET is unset.
 const DEV_KEY = 'dev-signing-key'
@@ -68,7 +69,7 @@ t.test('check-config: exit 0 on a valid file, 1 with every error on an invalid o
   t.match(ok.stdout, 'ok (1 sources, 1 sinks, 1 routes)')
   const failed = await runCli(['check-config', '--config', bad], cleanEnv({}))
   t.equal(failed.code, 1)
-  t.equal(failed.stderr, `${bad}:2:49 sources.customerio.tolerence: unknown key (did you mean 'tolerance'?)\n`)
+  t.equal(failed.stderr, `${bad}:2:49 sources.customerio.tolerence: unknown key (did you mean 'tolerance'?)\n${bad}:6:37 routes[0].sinks[0]: sink 'locl' is not defined\n`)
   const env = await runCli(['check-config'], cleanEnv({ CIO_GATEWAY_CONFIG: bad }))
   t.equal(env.code, 1, '$CIO_GATEWAY_CONFIG names the file')
   const missing = await runCli(['check-config', '--config', join(dir, 'nope.yaml')], cleanEnv({}))
@@ -76,8 +77,34 @@ t.test('check-config: exit 0 on a valid file, 1 with every error on an invalid o
   t.match(missing.stderr, 'cannot read the configuration: file not found')
 })
 
-t.test('serve refuses an unknown role', async (t) => {
-  const result = await runCli(['serve', '--role', 'both'], cleanEnv({}))
-  t.equal(result.code, 2)
-  t.equal(result.stderr, "unknown role 'both' (known: all, ingest, worker)\n")
+t.test('the default routes.yaml on every interface (HOST=0.0.0.0) refuses to start with the public development key', async (t) => {
+  const result = await runCli(['serve'], cleanEnv({ HOST: '0.0.0.0', PORT: String(await freePort()) }))
+  t.equal(result.code, 1)
+  t.match(result.stderr, /^routes\.yaml:\d+:\d+ sources\.customerio\.secrets\[0\]: is the public development key, accepted only while the webhook listener is on a loopback address/)
+})
+
+t.test('serve refuses an unknown role, from --role or $CIO_GATEWAY_ROLE', async (t) => {
+  const [flag, env] = await Promise.all([
+    runCli(['serve', '--role', 'both'], cleanEnv({})),
+    runCli(['serve'], cleanEnv({ CIO_GATEWAY_ROLE: 'both' }))
+  ])
+  t.same({ code: flag.code, stdout: flag.stdout, stderr: flag.stderr }, { code: 2, stdout: '', stderr: `unknown role 'both' (known: all, ingest, worker)\n\n${USAGE}\n` })
+  t.same({ code: env.code, stderr: env.stderr }, { code: 2, stderr: `unknown role 'both' in $CIO_GATEWAY_ROLE (known: all, ingest, worker)\n\n${USAGE}\n` })
+})
+
+t.test('as a CI gate, check-config never validates another file than the one named: stray arguments and unknown options exit 2', async (t) => {
+  const dir = tempDir(t)
+  const bad = join(dir, 'other.yaml')
+  writeFileSync(bad, 'sources: {}\n')
+  const lines = [['check-config', bad], ['check-config', '--confg', bad], ['check-config', '--config'], ['check-config', '--config', bad, '--role', 'worker']]
+  const results = await Promise.all(lines.map(async (argv) => await runCli(argv, cleanEnv({}))))
+  t.same(results.map((result) => ({ code: result.code, stdout: result.stdout, firstLine: result.stderr.split('\n')[0] })), [
+    { code: 2, stdout: '', firstLine: `unexpected argument '${bad}' (did you mean --config ${bad}?): check-config takes options only` },
+    { code: 2, stdout: '', firstLine: 'unknown option --confg for check-config (did you mean --config?); check-config takes --config' },
+    { code: 2, stdout: '', firstLine: '--config needs a value' },
+    { code: 2, stdout: '', firstLine: 'unknown option --role for check-config; check-config takes --config' }
+  ])
+  for (const result of results) t.ok(result.stderr.endsWith(`\n\n${USAGE}\n`), 'with the usage')
+  const help = await runCli(['check-config', '--help'], cleanEnv({}))
+  t.same({ code: help.code, stdout: help.stdout, stderr: help.stderr }, { code: 0, stdout: `${USAGE}\n`, stderr: '' })
 })

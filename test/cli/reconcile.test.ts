@@ -13,7 +13,7 @@ import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 import { reconcile, type ReconcileArgs } from '../../src/commands/reconcile.js'
 import type { GatewayConfig } from '../../src/config/types.js'
-import { API_KEY, DAY_MS, countsByDay, reportingYaml, startFakeAppApi, utcDays, type FakeAppApi, type FakeAppApiOptions } from '../plugins/reporting/fixtures/fake-app-api.js'
+import { API_KEY, DAY_MS, countsByDay, reportingYaml, startFakeAppApi, utcDayOf, type FakeAppApi, type FakeAppApiOptions } from '../plugins/reporting/fixtures/fake-app-api.js'
 
 /** Two days after US daylight saving time ended (2026-11-01 06:00 UTC): the window spans the change. */
 const NOW = Date.parse('2026-11-03T15:00:00Z')
@@ -60,10 +60,10 @@ async function post (app: FastifyInstance, event: Record<string, unknown>): Prom
   return (response.json() as { status: string }).status
 }
 
-async function run (config: GatewayConfig, args: Partial<ReconcileArgs>): Promise<{ code: number, out: string, err: string }> {
+async function run (config: GatewayConfig, args: Partial<ReconcileArgs>, now = NOW): Promise<{ code: number, out: string, err: string }> {
   let out = ''
   let err = ''
-  const code = await reconcile(config, { json: true, ...args }, { out: (text) => { out += text }, err: (text) => { err += text } }, { now: () => NOW })
+  const code = await reconcile(config, { json: true, ...args }, { out: (text) => { out += text }, err: (text) => { err += text } }, { now: () => now })
   return { code, out, err }
 }
 
@@ -193,6 +193,35 @@ t.test('EST days: an open at 04:30 UTC on 31 October belongs to the 30th, also a
   ], 'counted on the EST day Customer.io counts it on; with America/New_York days the 30th and the 31st would each be 1 off')
 })
 
+t.test('a day is completed an hour after it ends: at 01:00 UTC for campaigns, at 06:00 UTC (01:00 EST) for newsletters', async (t) => {
+  let now = at('2026-11-03T00:30:00Z')
+  const truth: Truth = {
+    'campaign:5': { delivered: times(12, '2026-11-02T12:00:00Z') },
+    'newsletter:300': { clicked: times(2, '2026-11-02T20:00:00Z') }
+  }
+  const api = await standIn(t, truth, {
+    now: () => now,
+    campaigns: [{ id: 5, name: 'Welcome', state: 'running' }],
+    newsletters: [{ id: 300, name: 'Weekly', sent_at: at('2026-11-02T15:00:00Z') / 1000 }]
+  })
+  const config = await receive(t, reportingYaml(api.url, { redis: true, interval: '1h', lookback: 2 }), [
+    ...send(6, 'delivered', '2026-11-02T12:00:00Z', c5),
+    ...send(1, 'clicked', '2026-11-02T20:00:00Z', { newsletter_id: 300 })
+  ])
+  const reportAt = async (iso: string): Promise<{ code: number, rows: unknown[] }> => {
+    now = at(iso)
+    const { code, out } = await run(config, {}, now)
+    return { code, rows: rows(out) }
+  }
+  const campaign = (cause: string): unknown => row('campaign', 5, '2026-11-02', 'delivered', 12, 6, cause)
+  const newsletter = (cause: string): unknown => row('newsletter', 300, '2026-11-02', 'clicked', 2, 1, cause)
+  t.same(await reportAt('2026-11-03T00:30:00Z'), { code: 0, rows: [campaign('window_incomplete'), newsletter('window_incomplete')] }, 'the UTC day ended half an hour ago: webhooks may still arrive')
+  t.same(await reportAt('2026-11-03T00:59:59Z'), { code: 0, rows: [campaign('window_incomplete'), newsletter('window_incomplete')] })
+  t.same(await reportAt('2026-11-03T01:00:00Z'), { code: 1, rows: [campaign('missing_webhooks'), newsletter('window_incomplete')] }, '6 of 12 missing on a completed day; the EST day has not ended (20:00 EST)')
+  t.same(await reportAt('2026-11-03T05:59:59Z'), { code: 1, rows: [campaign('missing_webhooks'), newsletter('window_incomplete')] }, 'the EST day ended at 05:00 UTC, less than an hour ago')
+  t.same(await reportAt('2026-11-03T06:00:00Z'), { code: 1, rows: [campaign('missing_webhooks'), newsletter('missing_webhooks')] })
+})
+
 t.test('--max-gap: the percentage and the number of events both have to be exceeded', async (t) => {
   const { config } = await scenario(t)
   t.equal((await run(config, { maxGap: '50%,5' })).code, 0, '6 of 12 is not over 50 %')
@@ -262,30 +291,33 @@ t.test('refusals: what the report cannot be made from, with exit code 2', async 
 })
 
 t.test('the cio-gateway command: reconcile --json and its exit code', async (t) => {
-  const { yesterday } = utcDays()
+  // The command runs on the real clock. Yesterday is not completed before 01:00 UTC (window_incomplete, exit 0), so
+  // the counts are put on the day before yesterday: completed whatever the hour, and inside `--days 4` even if
+  // midnight passes while the test runs.
+  const day = utcDayOf(Date.now() - 2 * DAY_MS)
   const api = await startFakeAppApi(t, {
     apiKey: API_KEY,
     campaigns: [{ id: 5, name: 'Welcome', state: 'running' }],
-    campaignSeries: (_id, days) => ({ delivered: days.map((day) => (day === yesterday ? 7 : 0)) })
+    campaignSeries: (_id, days) => ({ delivered: days.map((each) => (each === day ? 7 : 0)) })
   })
   const dir = tempDir(t)
   const prefix = uniquePrefix('reconcile-cli')
   t.teardown(async () => await deleteKeys(prefix))
-  const reporting = `reporting:\n  api_key: "${API_KEY}"\n  base_url: "${api.url}"\n  lookback: 3\n`
+  const reporting = `reporting:\n  api_key: "${API_KEY}"\n  base_url: "${api.url}"\n  lookback: 5\n`
   const file = join(dir, 'routes.yaml')
   writeFileSync(file, processYaml({ prefix, localPath: `${dir}/events`, localBatch: '{ max_events: 50, max_wait: 20ms }' }) + reporting)
   await receive(t, defaultYaml({ redis: true }).replaceAll('{{prefix}}', prefix) + reporting,
-    send(5, 'delivered', `${yesterday}T12:00:00Z`, { campaign_id: 5 }))
+    send(5, 'delivered', `${day}T12:00:00Z`, { campaign_id: 5 }))
 
   const relaxed = await runCli(['reconcile', '--config', file, '--json'], cleanEnv({}))
   t.equal(relaxed.stderr, '')
-  t.same(rows(relaxed.stdout), [row('campaign', 5, yesterday, 'delivered', 7, 5, 'missing_webhooks')])
+  t.same(rows(relaxed.stdout), [row('campaign', 5, day, 'delivered', 7, 5, 'missing_webhooks')])
   t.equal(relaxed.code, 0, '2 missing is under the default 5 events')
-  const strict = await runCli(['reconcile', '--config', file, '--json', '--days', '2', '--max-gap', '1%,2'], cleanEnv({}))
+  const strict = await runCli(['reconcile', '--config', file, '--json', '--days', '4', '--max-gap', '1%,2'], cleanEnv({}))
   t.equal(strict.code, 1, '2 missing of 7 is over 1 % and 2 events')
   t.equal(strict.stdout, relaxed.stdout)
   const usage = await runCli(['reconcile', '--config', file, '--days', '0'], cleanEnv({}))
-  t.same(usage, { code: 2, stdout: '', stderr: '--days must be a whole number from 1 to 3 (reporting.lookback: the gateway keeps its counts that long)\n' })
+  t.same(usage, { code: 2, stdout: '', stderr: '--days must be a whole number from 1 to 5 (reporting.lookback: the gateway keeps its counts that long)\n' })
   const missing = await runCli(['reconcile', '--config', join(dir, 'nope.yaml')], cleanEnv({}))
   t.equal(missing.code, 2)
   t.match(missing.stderr, /nope\.yaml/)

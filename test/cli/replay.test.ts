@@ -9,7 +9,7 @@ import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiv
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
-const TOKEN = 'replay-test-admin-token'
+const TOKEN = 'replay-test-admin-token-32-characters'
 
 function writeConfig (dir: string, options: { redisUrl: string, prefix: string, receiver: Receiver }): string {
   const file = join(dir, 'routes.yaml')
@@ -99,7 +99,7 @@ t.test('replay refuses the embedded queue, unknown sinks, a missing --sink and a
   t.equal(unknown.stderr, `sink 'warehouse' is not configured in ${redisFile} (configured: local, hook, _quarantine)\n`)
 
   t.equal(missing.code, 2, 'no --sink')
-  t.match(missing.stderr, /^replay needs --sink NAME\nUsage:/)
+  t.match(missing.stderr, /^replay needs --sink NAME\n\nUsage:/)
 
   t.equal(down.code, 1, 'Redis unreachable')
   t.equal(down.stderr, `cio-gateway replay: cannot reach redis 127.0.0.1:${deadPort}: connect ECONNREFUSED 127.0.0.1:${deadPort}\n`)

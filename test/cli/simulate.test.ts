@@ -74,7 +74,7 @@ t.test('against a running gateway: every event accepted or duplicate as intended
   const configFile = join(dir, 'routes.yaml')
   writeFileSync(configFile, processYaml({
     prefix,
-    adminToken: 'simulate-admin-token',
+    adminToken: 'simulate-admin-token-of-32-characters',
     localPath: `${dir}/events`,
     localBatch: '{ max_events: 500, max_wait: 50ms }',
     extraSinks: `  private:
@@ -104,7 +104,7 @@ t.test('against a running gateway: every event accepted or duplicate as intended
     '  route everything → local',
     '  route bounces → private',
     `  metrics: ${management}/metrics`,
-    `  admin: ${management}/admin/queues (bearer token)`,
+    `  admin: ${management}/admin/queues (bearer token), console ${management}/admin/ui`,
     `  config: ${configFile} (reloaded on SIGHUP and when the file changes)`
   ].join('\n'), 'the banner, on stderr: both listeners, sources and paths, sinks, routes, queue mode, role, metrics, admin, config')
 
@@ -155,6 +155,8 @@ t.test('against a running gateway: every event accepted or duplicate as intended
   t.equal(wrongKey.code, 1, 'a wrong key: exit 1')
   t.match(wrongKey.stdout, /^ {2}401 invalid_signature +3$/m)
   t.match(wrongKey.stdout, /^3 answers not as intended/m)
+  t.match(wrongKey.stderr, /^3 answers 401: the gateway did not accept the signature\. Sign with one of the source's secrets: --secret KEY, or \$CIO_WEBHOOK_SECRET/m, 'a hint at the key')
+  t.equal(text.stderr, '', 'no hint when every answer is 200')
 
   t.equal(unreachable.code, 1)
   t.match(unreachable.stdout, 'no answer: ECONNREFUSED')

@@ -78,7 +78,7 @@ t.test('an unknown key, with its line and column', async (t) => {
 })
 
 t.test('a wrong type', async (t) => {
-  t.same(problemsOf('server: { port: "eighty" }\n' + VALID), ['routes.yaml:1:17 server.port: must be integer'])
+  t.same(problemsOf('server: { port: "eighty" }\n' + VALID), ['routes.yaml:1:17 server.port: must be an integer (got a string of 6 characters)'])
 })
 
 t.test('a route naming an undefined sink', async (t) => {
@@ -89,11 +89,11 @@ t.test('a route naming an undefined sink', async (t) => {
 
 t.test('a bad duration', async (t) => {
   t.same(problemsOf('dedupe: { window: 24 hours }\n' + VALID), [
-    "routes.yaml:1:19 dedupe.window: must be a duration such as 500ms, 30s, 5m, 24h or 7d (got '24 hours')"
+    'routes.yaml:1:19 dedupe.window: must be a duration such as 500ms, 30s, 5m, 24h or 7d (got a string of 8 characters)'
   ])
 })
 
-t.test('every error at once', async (t) => {
+t.test('every error at once, in file order: the schema, the sinks\' own options and the cross-references in one run', async (t) => {
   const yaml = `server: { port: -1, body_limit: huge }
 sources:
   customerio: { type: customerio, secrets: ["k"], tolerance: 48h }
@@ -104,20 +104,38 @@ routes:
   - { name: a, match: {}, sinks: [local] }
   - { name: a, match: { object_type: [] }, sinks: [nowhere] }
 `
-  const problems = problemsOf(yaml)
-  t.same(problems, [
-    'routes.yaml:1:17 server.port: must be >= 0',
-    'routes.yaml:1:33 server.body_limit: must be a size such as 512kb or 1mb (got \'huge\')',
-    'routes.yaml:9:38 routes[1].match.object_type: must be a string or a list of strings'
-  ], 'schema errors first; the second pass waits until the shape is right')
-  const fixed = yaml.replace('port: -1, body_limit: huge', 'port: 80').replace('object_type: []', 'object_type: sms')
-  t.same(problemsOf(fixed), [
+  t.same(problemsOf(yaml), [
+    'routes.yaml:1:17 server.port: must be at least 0',
+    'routes.yaml:1:33 server.body_limit: must be a size such as 512kb or 1mb (got a string of 4 characters)',
+    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 48h is longer than dedupe.window 24h: replays outside the dedupe window would be accepted',
     "routes.yaml:5:10 sinks.local: missing required key 'path'",
     `routes.yaml:6:18 sinks.other.type: sink type 'filee' is not known (known: ${knownSinkTypes().join(', ')})`,
     "routes.yaml:9:13 routes[1].name: route name 'a' is already used by routes[0]",
-    "routes.yaml:9:53 routes[1].sinks[0]: sink 'nowhere' is not defined",
-    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 48h is longer than dedupe.window 24h: replays outside the dedupe window would be accepted'
-  ], 'then sink options and cross-references, all at once')
+    'routes.yaml:9:38 routes[1].match.object_type: must be a string or a list of strings',
+    "routes.yaml:9:52 routes[1].sinks[0]: sink 'nowhere' is not defined"
+  ])
+})
+
+t.test('an unknown top-level key, a bad sink option and an undefined sink: all three in one run', async (t) => {
+  const yaml = VALID
+    .replace('sources:', 'sourcess: {}\nsources:')
+    .replace('    path: ./data', '    path: ./data\n    batch: { max_wait: soon }')
+    .replace('sinks: [local]', 'sinks: [local, archive]')
+  t.same(problemsOf(yaml), [
+    "routes.yaml:2:1 sourcess: unknown key (did you mean 'sources'?)",
+    'routes.yaml:11:24 sinks.local.batch.max_wait: must be a duration such as 500ms, 30s, 5m, 24h or 7d (got a string of 4 characters)',
+    "routes.yaml:15:20 routes[0].sinks[1]: sink 'archive' is not defined"
+  ])
+})
+
+t.test('a section of the wrong shape is reported once, and the checks that need it skip it', async (t) => {
+  t.same(problemsOf('sources:\n  customerio: { type: customerio, secrets: [k] }\nsinks: [local]\nroutes:\n  - { name: a, match: {}, sinks: [local] }\n'), [
+    'routes.yaml:3:8 sinks: must be a mapping (got a list of 1 entry)'
+  ])
+  t.same(problemsOf('sources:\n  customerio: { type: customerio, secrets: [k] }\nsinks:\n  local: { path: x }\nroutes: all\n'), [
+    "routes.yaml:4:10 sinks.local: missing required key 'type'",
+    'routes.yaml:5:9 routes: must be a list (got a string of 3 characters)'
+  ])
 })
 
 t.test('cross-reference checks: duplicate route names, tolerance longer than the dedupe window', async (t) => {
@@ -131,20 +149,9 @@ routes:
   - { name: a, match: {}, sinks: [local] }
 `
   t.same(problemsOf(yaml), [
-    "routes.yaml:8:13 routes[1].name: route name 'a' is already used by routes[0]",
-    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 2h is longer than dedupe.window 1h: replays outside the dedupe window would be accepted'
+    'routes.yaml:3:62 sources.customerio.tolerance: tolerance 2h is longer than dedupe.window 1h: replays outside the dedupe window would be accepted',
+    "routes.yaml:8:13 routes[1].name: route name 'a' is already used by routes[0]"
   ])
-})
-
-t.test('an unset secret is explained', async (t) => {
-  t.same(problemsOf(VALID, {}), [
-    'routes.yaml:5:14 sources.customerio.secrets: must NOT have fewer than 1 items (environment variables not set: CIO_WEBHOOK_SECRET)'
-  ])
-})
-
-t.test('YAML syntax errors and duplicate keys carry their place', async (t) => {
-  t.match(problemsOf('sources: [\n'), [/^routes\.yaml:\d+:\d+: /])
-  t.match(problemsOf(VALID + 'sinks: {}\n'), [/^routes\.yaml:14:1: Map keys must be unique/])
 })
 
 t.test('source types: each with its own options; an unknown type names the known ones', async (t) => {
@@ -167,7 +174,7 @@ routes: []
     'routes.yaml:4:59 sources.pipelines.tolerance: unknown key'
   ], 'tolerance belongs to the reporting-webhook scheme only')
   t.same(problemsOf(yaml.replace('secrets: [p1, p2]', 'secrets: []')), [
-    'routes.yaml:4:53 sources.pipelines.secrets: must NOT have fewer than 1 items'
+    'routes.yaml:4:53 sources.pipelines.secrets: must list at least one entry'
   ])
   t.same(problemsOf(yaml.replace('{ type: customerio_pipelines, secrets: [p1, p2] }', '{ secrets: [p1] }')), [
     "routes.yaml:4:14 sources.pipelines: missing required key 'type'"

@@ -4,14 +4,14 @@
  * schemas, the pieces fit together (selectors, names, ports, secrets), and the routes.yaml it
  * ships is one the gateway itself accepts.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
-import { CHART_DIR, ROOT, ciValuesFiles, find, readYaml, render as renderUncached, renderChart, type Manifest, type RenderOptions } from './helpers/chart.js'
+import { CHART_DIR, ROOT, chartValues, ciValuesFiles, find, readYaml, render as renderUncached, renderChart, valuesFile, type Manifest, type RenderOptions } from './helpers/chart.js'
 import { ensureBuilt } from './helpers/gateway.js'
 import { validateManifest } from './helpers/kube.js'
 
@@ -40,6 +40,11 @@ interface DeploymentSpec {
   template: { metadata: { labels: Record<string, string>, annotations: Record<string, string> }, spec: PodSpec }
 }
 
+interface SecretValues {
+  secrets: { existingSecret: string, redisSecret: string, keys: Record<'webhookSecret' | 'redisUrl' | 'redisPassword' | 'redisSentinelPassword', string> }
+  redis: { mode: 'url' | 'sentinel' | 'cluster' }
+}
+
 // Rendering is a process spawn; most tests read the same few renders.
 const renders = new Map<string, Manifest[]>()
 function render (options: RenderOptions = {}): Manifest[] {
@@ -55,16 +60,6 @@ const deployment = (manifests: Manifest[], component: string): Manifest =>
 const container = (d: Manifest): Container => spec<DeploymentSpec>(d).template.spec.containers[0] as Container
 const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
   Object.entries(selector).every(([k, v]) => labels[k] === v)
-
-const testDirs = new WeakMap<Test, string>()
-function valuesFile (t: Test, yaml: string): string {
-  // t.testdir() empties the directory on every call: make it once per test.
-  const dir = testDirs.get(t) ?? t.testdir()
-  testDirs.set(t, dir)
-  const file = join(dir, `values-${createHash('sha1').update(yaml).digest('hex').slice(0, 8)}.yaml`)
-  writeFileSync(file, yaml)
-  return file
-}
 
 const cases = [
   { name: 'default values', files: [] as string[] },
@@ -140,41 +135,64 @@ for (const c of cases) {
     }
   })
 
-  t.test(`${c.name}: secrets come from the existing Secret, and routes.yaml refers to them`, async (t) => {
+  t.test(`${c.name}: secrets come from the existing Secrets, and routes.yaml names them as \${VAR} only`, async (t) => {
     const manifests = render({ valuesFiles: c.files })
-    const values = { ...(readYaml(join(CHART_DIR, 'values.yaml')) as Record<string, unknown>), ...(c.files[0] !== undefined ? readYaml(c.files[0]) as Record<string, unknown> : {}) }
+    const values = chartValues(c.files) as unknown as SecretValues
     const fullname = deployment(manifests, 'ingest').metadata.name.replace(/-ingest$/, '')
-    const expectedSecret = (values.secrets as { existingSecret?: string } | undefined)?.existingSecret || fullname
+    const secretName = values.secrets.existingSecret || fullname
+    const redisSecret = values.secrets.redisSecret || secretName
+    const { keys } = values.secrets
+    const mode = values.redis.mode
     t.equal(manifests.filter((m) => m.kind === 'Secret').length, 0, 'the chart creates no Secret')
-    const env = container(deployment(manifests, 'ingest')).env
-    for (const name of ['CIO_WEBHOOK_SECRET', 'REDIS_URL']) {
-      const ref = env.find((e) => e.name === name)?.valueFrom?.secretKeyRef
-      t.equal(ref?.name, expectedSecret, `${name} from ${expectedSecret}`)
-      t.equal(ref?.optional, false, `${name} is required`)
+    // [variable, Secret, key]: the URL in url mode, else the password keys that are set.
+    const redisEnv = mode === 'url'
+      ? [['REDIS_URL', secretName, keys.redisUrl]]
+      : [['REDIS_PASSWORD', redisSecret, keys.redisPassword], ...(mode === 'sentinel' ? [['REDIS_SENTINEL_PASSWORD', redisSecret, keys.redisSentinelPassword]] : [])].filter(([, , key]) => key !== '')
+    for (const component of ['ingest', 'worker']) {
+      const env = container(deployment(manifests, component)).env
+      const ref = (e: Container['env'][number]): unknown[] => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key, e.valueFrom?.secretKeyRef?.optional]
+      t.same(env.filter((e) => e.name.startsWith('REDIS_')).map(ref), redisEnv.map((entry) => [...entry, false]), `${component}: Redis' variables (${mode}), all required`)
+      t.same(ref(env.find((e) => e.name === 'CIO_WEBHOOK_SECRET') ?? { name: 'missing' }), ['CIO_WEBHOOK_SECRET', secretName, keys.webhookSecret, false])
+      for (const e of env.filter((e) => e.valueFrom?.secretKeyRef !== undefined && !e.name.startsWith('REDIS_') && e.name !== 'FORWARD_SECRET')) {
+        t.equal(e.valueFrom?.secretKeyRef?.name, secretName, `${component}: ${e.name} from the existing Secret`)
+      }
     }
-    for (const e of env.filter((e) => e.valueFrom?.secretKeyRef !== undefined)) {
-      if (e.name === 'FORWARD_SECRET') continue
-      t.equal(e.valueFrom?.secretKeyRef?.name, expectedSecret, `${e.name} from the existing Secret`)
+    const routes = parseYaml((find(manifests, 'ConfigMap', fullname).data as Record<string, string>)['routes.yaml'] ?? '') as { queue: Record<string, Record<string, unknown> | string | undefined>, sources: Record<string, { secrets: string[] }> }
+    if (mode === 'url') {
+      t.equal(routes.queue.redis_url, '${REDIS_URL}')
+    } else {
+      const connection = routes.queue[`redis_${mode}`] as Record<string, unknown>
+      t.equal(connection.password, keys.redisPassword === '' ? undefined : '${REDIS_PASSWORD}', 'the password only as ${REDIS_PASSWORD}')
+      t.equal(connection.sentinel_password, keys.redisSentinelPassword === '' ? undefined : '${REDIS_SENTINEL_PASSWORD}')
     }
-    const routes = parseYaml(find(manifests, 'ConfigMap', fullname).data === undefined ? '' : (find(manifests, 'ConfigMap', fullname).data as Record<string, string>)['routes.yaml'] ?? '') as { queue: { redis_url: string }, sources: Record<string, { secrets: string[] }> }
-    t.equal(routes.queue.redis_url, '${REDIS_URL}')
     t.ok(Object.values(routes.sources).some((s) => s.secrets.includes('${CIO_WEBHOOK_SECRET}')))
   })
 }
 
-t.test("the gateway's own check-config accepts the routes.yaml the chart ships, for every case", async (t) => {
+/** Values for the variables routes.yaml names that have a format; any other gets 64 hex digits, as a generated secret would be. */
+const SAMPLE_VALUES: Record<string, string> = { REDIS_URL: 'redis://127.0.0.1:6379', FORWARD_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }
+
+/**
+ * The environment a pod gives the gateway for the variables `routesYaml` names: those its
+ * Deployment sets (from a Secret or literally), and nothing else, so a `${VAR}` the pods lack fails.
+ */
+function podEnvironment (manifests: Manifest[], routesYaml: string): NodeJS.ProcessEnv {
+  const env = new Map(container(deployment(manifests, 'ingest')).env.map((e) => [e.name, e.value ?? SAMPLE_VALUES[e.name] ?? createHash('sha256').update(e.name).digest('hex')]))
+  const named = new Set([...routesYaml.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] as string))
+  return { PATH: process.env.PATH, ...Object.fromEntries([...named].filter((name) => env.has(name)).map((name) => [name, env.get(name)])) }
+}
+
+t.test("the gateway's own check-config accepts the routes.yaml the chart ships with only the variables its pods get, for every case", async (t) => {
   await ensureBuilt()
   // The CLI loads every sink plugin (cloud SDKs included): seconds each, so all cases at once.
   const dir = t.testdir() // (each testdir() call empties the directory: once)
   const checks = cases.map(async (c) => {
-    const configMap = render({ valuesFiles: c.files }).find((m) => m.kind === 'ConfigMap' && (m.data as Record<string, string> | undefined)?.['routes.yaml'] !== undefined)
+    const manifests = render({ valuesFiles: c.files })
+    const routesYaml = (manifests.find((m) => m.kind === 'ConfigMap' && (m.data as Record<string, string> | undefined)?.['routes.yaml'] !== undefined)?.data as Record<string, string>)['routes.yaml'] ?? ''
     const file = join(dir, `${basename(c.name)}-routes.yaml`)
-    writeFileSync(file, (configMap?.data as Record<string, string>)['routes.yaml'] ?? '')
+    writeFileSync(file, routesYaml)
     try {
-      await execFileAsync(process.execPath, [join(ROOT, 'bin', 'cio-gateway.js'), 'check-config', '--config', file], {
-        env: { ...process.env, CIO_WEBHOOK_SECRET: 'k', REDIS_URL: 'redis://127.0.0.1:6379', CIO_APP_API_KEY: 'app-key', FORWARD_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
-        timeout: 60_000
-      })
+      await execFileAsync(process.execPath, [join(ROOT, 'bin', 'cio-gateway.js'), 'check-config', '--config', file], { env: podEnvironment(manifests, routesYaml), timeout: 60_000 })
       return { name: c.name, ok: true, output: '' }
     } catch (error) {
       const failed = error as { stdout?: string, stderr?: string, message: string }

@@ -73,11 +73,14 @@ t.test('the runtime stage holds production dependencies and the build output onl
     'plus the entry script, package.json ("type": "module") and the default config')
 })
 
-t.test('docker run with no arguments works: the default config at CIO_GATEWAY_CONFIG, writing into a volume the user owns', async (t) => {
+t.test('docker run with only the signing key works: the default config at CIO_GATEWAY_CONFIG, writing into a volume the user owns', async (t) => {
   const env = runtimeEnv()
   t.equal(env.CIO_GATEWAY_CONFIG, '/etc/cio-gateway/routes.yaml')
   t.ok(ops(runtime, 'COPY').includes(`routes.yaml ${env.CIO_GATEWAY_CONFIG ?? ''}`), 'the default routes.yaml is where CIO_GATEWAY_CONFIG points')
-  const config = parseConfig(readFileSync(join(ROOT, 'routes.yaml'), 'utf8'), 'routes.yaml', env)
+  const routes = readFileSync(join(ROOT, 'routes.yaml'), 'utf8')
+  // The image listens on every interface, where the public development key is refused (SPEC §4).
+  t.throws(() => parseConfig(routes, 'routes.yaml', env), /public development key/, 'without CIO_WEBHOOK_SECRET the image refuses to start')
+  const config = parseConfig(routes, 'routes.yaml', { ...env, CIO_WEBHOOK_SECRET: 'the-signing-key' })
   const fileSinks = [...config.sinks.values()].filter((sink) => sink.type === 'file').map((sink) => (sink.options as { path: string }).path)
   t.same(fileSinks, ['/data/events'], "with the image's environment the default config writes under /data")
   t.same(ops(runtime, 'VOLUME'), ['["/data"]'])

@@ -45,7 +45,20 @@ t.test('misspelled, misplaced and mistyped values are rejected', async (t) => {
     ['wrong type', { ingest: { replicas: 'two' } }, /^\/ingest\/replicas must be integer$/],
     ['unknown service type', { service: { type: 'Ingress' } }, /^\/service\/type must be equal to one of the allowed values$/],
     ['bad address', { networkPolicy: { customerio: { addresses: { us: ['35.188.196'] } } } }, /^\/networkPolicy\/customerio\/addresses\/us\/0 must match pattern/],
-    ['config without routes', { config: { sources: {}, sinks: {} } }, /^\/config must have required property 'routes'$/]
+    ['config without routes', { config: { sources: {}, sinks: {} } }, /^\/config must have required property 'routes'$/],
+    ['unknown Redis mode', { redis: { mode: 'sentinal' } }, /^\/redis\/mode must be equal to one of the allowed values$/],
+    ['Redis key typo', { redis: { sentinel: { masterset: 'mymaster' } } }, /^\/redis\/sentinel must NOT have additional properties 'masterset'$/],
+    ['shards under redis.cluster', { redis: { cluster: { shards: 16 } } }, /^\/redis\/cluster must NOT have additional properties 'shards'$/],
+    ['a cluster-only key on sentinel', { redis: { sentinel: { shards: 16 } } }, /^\/redis\/sentinel must NOT have additional properties 'shards'$/],
+    ['node without a scheme', { redis: { cluster: { nodes: ['redis-cluster:6379'] } } }, /^\/redis\/cluster\/nodes\/0 must match pattern/],
+    ['sentinel address as a host:port list', { redis: { sentinel: { nodes: 'redis://redis:26379' } } }, /^\/redis\/sentinel\/nodes must be array$/],
+    ['no shards', { redis: { shards: 0 } }, /^\/redis\/shards must match exactly one schema in oneOf$/],
+    ['too many shards', { redis: { shards: 2048 } }, /^\/redis\/shards must match exactly one schema in oneOf$/],
+    ['shards as text', { redis: { shards: '16' } }, /^\/redis\/shards must match exactly one schema in oneOf$/],
+    ['negative replicasAck', { redis: { replicasAck: -1 } }, /^\/redis\/replicasAck must match exactly one schema in oneOf$/],
+    ['database out of range', { redis: { sentinel: { db: 16 } } }, /^\/redis\/sentinel\/db must be <= 15$/],
+    ['tls as text', { redis: { cluster: { tls: 'yes' } } }, /^\/redis\/cluster\/tls must be boolean$/],
+    ['password key typo', { secrets: { keys: { redisPasword: 'redis-password' } } }, /^\/secrets\/keys must NOT have additional properties 'redisPasword'$/]
   ]
   for (const [name, override, expected] of cases) {
     const merged = name === 'config without routes' ? { ...defaults, ...override } : mergeValues(defaults, override)
@@ -102,9 +115,11 @@ t.test("helm/cio-gateway/README.md's values reference is generated from values.y
   t.equal(current, expected, 'out of date: run CIO_UPDATE_DOCS=1 npx tap test/deploy/values.test.ts')
 })
 
-t.test("docs/kubernetes.md's walkthrough values are helm/ci/walkthrough-values.yaml (so the tests render them)", async (t) => {
+t.test("docs/kubernetes.md shows the walkthrough's and each Redis engine's values as the helm/ci files the tests render", async (t) => {
   const docs = readFileSync(join(ROOT, 'docs', 'kubernetes.md'), 'utf8')
-  const file = readFileSync(join(ROOT, 'helm', 'ci', 'walkthrough-values.yaml'), 'utf8')
-  const body = file.split('\n').filter((line) => !line.startsWith('#')).join('\n').trim()
-  t.ok(docs.includes('```yaml\n' + body + '\n```'), 'the walkthrough shows the file as it is')
+  for (const name of ['walkthrough', 'sentinel', 'cluster', 'elasticache', 'memorystore']) {
+    const file = readFileSync(join(ROOT, 'helm', 'ci', `${name}-values.yaml`), 'utf8')
+    const body = file.split('\n').filter((line) => !line.startsWith('#')).join('\n').trim()
+    t.ok(docs.includes('```yaml\n' + body + '\n```'), `helm/ci/${name}-values.yaml as it is`)
+  }
 })

@@ -17,6 +17,8 @@ export interface ProcessYamlOptions {
   /** Its `retry`, when not the default. */
   readonly localRetry?: string
   readonly redisUrl?: string
+  /** The Redis connection as a flow-mapping entry of `queue`, e.g. `redis_cluster: { nodes: [...] }`; redis_url otherwise. */
+  readonly redis?: string
   /** More `server` settings after `host: 127.0.0.1`, e.g. `shutdown_grace: 10s`. */
   readonly server?: string
   /** More `queue` settings after the prefix, e.g. `lock_duration: 3s`. */
@@ -33,7 +35,7 @@ export function processYaml (options: ProcessYamlOptions): string {
   const more = (settings: string | undefined): string => settings === undefined ? '' : `, ${settings}`
   return `
 server: { host: 127.0.0.1${more(options.server)} }
-${options.adminToken === undefined ? '' : `admin: { token: "${options.adminToken}" }\n`}queue: { redis_url: "${options.redisUrl ?? REDIS_URL}", prefix: "${options.prefix}"${more(options.queue)} }
+${options.adminToken === undefined ? '' : `admin: { token: "${options.adminToken}" }\n`}queue: { ${options.redis ?? `redis_url: "${options.redisUrl ?? REDIS_URL}"`}, prefix: "${options.prefix}"${more(options.queue)} }
 sources:
   customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
 sinks:

@@ -21,6 +21,8 @@ export interface ChaosOptions {
   rate: number
   /** Pause between two kills, ms, drawn uniformly from this range. */
   killEvery: [number, number]
+  /** The Redis connection as a flow-mapping entry of `queue` (`redis_cluster: { nodes: [...] }`); REDIS_URL when absent. */
+  redis?: string
   log?: (line: string) => void
 }
 
@@ -61,6 +63,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   const retry = '{ attempts: 50, initial_delay: 100ms, max_delay: 2s }'
   writeFileSync(configFile, processYaml({
     prefix,
+    redis: options.redis,
     server: 'shutdown_grace: 5s',
     queue: 'lock_duration: 3s',
     localPath: `${dir}/events`,
@@ -183,7 +186,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     processes.worker.signal('SIGKILL')
     await dispatcher.close()
     await new Promise((resolve) => receiver.close(resolve))
-    await deleteKeys(prefix)
+    if (options.redis === undefined) await deleteKeys(prefix)
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -6,7 +6,7 @@ import { startReceiver, webhookSinkYaml, type Receiver } from '../helpers/receiv
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 import { DEAD_LETTER_MAX_BYTES } from '../../src/routes/admin.js'
 
-const TOKEN = 'admin-token-for-tests-5b0c2f'
+const TOKEN = 'admin-token-for-tests-5b0c2f9e41d7a3'
 const withToken = (yaml: string, token = TOKEN): string => `\nadmin: { token: "${token}" }\n${yaml}`
 const auth = { authorization: `Bearer ${TOKEN}` }
 

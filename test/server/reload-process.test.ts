@@ -11,6 +11,7 @@ import { freePort } from '../helpers/private-redis.js'
 import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 import { RequestStream, missingFromFileSink } from '../helpers/request-stream.js'
+import { withAliasBomb } from '../helpers/alias-bomb.js'
 
 interface Options { prefix: string, data: string, audit?: boolean }
 
@@ -93,15 +94,23 @@ t.test('a running gateway picks up a replaced routes.yaml under a steady stream 
   // The log reaches this process through a pipe, which may trail the /metrics answer.
   await eventually(() => gateway.output().includes('still running the previous configuration') ? true : undefined, 5_000, 'the reload failure in the log')
   t.match(gateway.output(), `config reload refused: ${configFile}:`)
-  t.match(gateway.output(), 'sinks.local.batch.max_events: must be integer')
+  t.match(gateway.output(), 'sinks.local.batch.max_events: must be an integer (got a string of 4 characters)')
+  t.match(gateway.output(), "routes[1].sinks[0]: sink 'audti' is not defined", 'every error in one reload')
   t.match(gateway.output(), /"msg":"config reload failed: still running the previous configuration"/)
   const event = sampleEvent()
   t.equal(await send(port, event), ACCEPTED, 'still serving')
   await eventually(() => readLines(join(data, 'audit')).some((line) => line.event_id === event.event_id) ? true : undefined, 15_000, 'the event in audit: the previous configuration still runs')
 
+  // A file the YAML parser refuses (an alias bomb): a failed reload too, and the process lives on.
+  writeFileSync(configFile, withAliasBomb(routesYaml({ prefix, data, audit: true })))
+  await eventually(async () => await reloads(gateway.management, 'failure') === 2 ? true : undefined, 15_000, 'the alias bomb refused')
+  await eventually(() => gateway.output().includes('its aliases expand to far more data than the file holds') ? true : undefined, 5_000, 'the refusal in the log')
+  t.equal(gateway.child.exitCode, null, 'the gateway still runs')
+  t.equal(await send(port), ACCEPTED, 'and serves')
+
   // SIGHUP reloads even an unchanged file: the broken one fails again, a good one applies.
   gateway.signal('SIGHUP')
-  await eventually(async () => await reloads(gateway.management, 'failure') === 2 ? true : undefined, 15_000, 'SIGHUP with the broken file')
+  await eventually(async () => await reloads(gateway.management, 'failure') === 3 ? true : undefined, 15_000, 'SIGHUP with the refused file')
   replaceFile(configFile, routesYaml({ prefix, data }))
   await eventually(async () => await reloads(gateway.management, 'success') === 2 ? true : undefined, 15_000, 'the audit sink removed')
   gateway.signal('SIGHUP')

@@ -13,6 +13,7 @@ import { build, defaultYaml, eventually, readLines, sampleValue, type Built } fr
 import { REDIS_URL } from '../helpers/redis.js'
 import { TEST_SECRET, sampleEvent, signedHeaders } from '../helpers/sign.js'
 import { RequestStream, missingFromFileSink } from '../helpers/request-stream.js'
+import { withAliasBomb } from '../helpers/alias-bomb.js'
 
 function render (built: Built, yaml: string): string {
   return yaml.replaceAll('{{dir}}', built.dir).replaceAll('{{redis}}', REDIS_URL).replaceAll('{{prefix}}', built.prefix)
@@ -122,13 +123,13 @@ for (const redis of [true, false]) {
 }
 
 t.test('sources, their secrets and the admin token switch with a reload', async (t) => {
-  const built = await build(t, { yaml: `\nadmin: { token: "old-token" }\n${defaultYaml({ redis: true })}` })
+  const built = await build(t, { yaml: `\nadmin: { token: "old-admin-token-with-32-characters" }\n${defaultYaml({ redis: true })}` })
   const { app } = built
   t.same(await send(app, sampleEvent(), { source: 'partner' }), { status: 404, body: { error: 'unknown_source', message: "source 'partner' is not configured" } })
   const admin = async (token: string): Promise<number> => (await app.management.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Bearer ${token}` } })).statusCode
-  t.equal(await admin('old-token'), 200)
+  t.equal(await admin('old-admin-token-with-32-characters'), 200)
 
-  const next = `\nadmin: { token: "new-token" }\n${defaultYaml({ redis: true })}`
+  const next = `\nadmin: { token: "new-admin-token-with-32-characters" }\n${defaultYaml({ redis: true })}`
     .replace(`customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }`, 'customerio: { type: customerio, secrets: ["rotated-secret"] }\n  partner: { type: customerio, secrets: ["partner-secret"] }')
   const outcome = await app.configReloader.apply(configOf(built, next))
   t.match(outcome, { result: 'success', summary: { sources: { added: ['partner'], removed: [] } } })
@@ -136,12 +137,12 @@ t.test('sources, their secrets and the admin token switch with a reload', async 
   t.same(await send(app, sampleEvent(), { source: 'partner', secret: 'partner-secret' }), ACCEPTED, 'the new source is served')
   t.same(await send(app, sampleEvent(), { secret: 'rotated-secret' }), ACCEPTED, 'the rotated secret is accepted')
   t.same(await send(app, sampleEvent()), { status: 401, body: { error: 'invalid_signature', reason: 'bad_signature' } }, 'the old secret is not')
-  t.equal(await admin('old-token'), 401)
-  t.equal(await admin('new-token'), 200)
+  t.equal(await admin('old-admin-token-with-32-characters'), 401)
+  t.equal(await admin('new-admin-token-with-32-characters'), 200)
 
-  const off = next.replace('admin: { token: "new-token" }', 'admin: { token: "" }')
+  const off = next.replace('admin: { token: "new-admin-token-with-32-characters" }', 'admin: { token: "" }')
   t.match(await app.configReloader.apply(configOf(built, off)), { result: 'success' })
-  t.equal(await admin('new-token'), 404, 'an empty token turns the admin API off')
+  t.equal(await admin('new-admin-token-with-32-characters'), 404, 'an empty token turns the admin API off')
 })
 
 t.test('an invalid file leaves the old configuration running, logs every error and counts a failure', async (t) => {
@@ -154,8 +155,10 @@ t.test('an invalid file leaves the old configuration running, logs every error a
   const outcome = await app.configReloader.reloadFile(file, 'signal')
   t.equal(outcome.result, 'failure')
   const errors = outcome.result === 'failure' ? outcome.errors : []
-  t.equal(errors.length, 1, 'schema errors first (unknown key), as check-config reports them')
+  t.equal(errors.length, 3, 'every error at once, as check-config reports them')
   t.equal(errors[0], `${file}:6:24 dedupe.windw: unknown key (did you mean 'window'?)`)
+  t.match(errors[1], new RegExp(`^${file}:\\d+:\\d+ routes\\[0\\]\\.sinks\\[1\\]: sink 'warehous' is not defined$`))
+  t.match(errors[2], new RegExp(`^${file}:\\d+:\\d+ routes\\[1\\]\\.name: route name 'everything' is already used by routes\\[0\\]$`))
 
   writeFileSync(file, render(built, defaultYaml({ redis: true, routes: '  - { name: everything, match: {}, sinks: [local, warehous] }\n  - { name: everything, match: {}, sinks: [local] }' })))
   const second = await app.configReloader.reloadFile(file, 'signal')
@@ -176,6 +179,28 @@ t.test('an invalid file leaves the old configuration running, logs every error a
 
   const missing = await app.configReloader.reloadFile(join(dir, 'nope.yaml'), 'signal')
   t.match(missing, { result: 'failure', errors: [new RegExp(`^${dir}/nope.yaml: cannot read the configuration: ENOENT`)] })
+})
+
+t.test('a file the YAML parser refuses (an alias bomb) is a failed reload: the old configuration runs on', async (t) => {
+  const logs = captureLogs()
+  const built = await build(t, { yaml: defaultYaml({ redis: true }), logs })
+  const { app, dir, registry } = built
+  const running = app.configReloader.current
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, withAliasBomb(render(built, defaultYaml({ redis: true }))))
+  for (const trigger of ['signal', 'file'] as const) {
+    t.same(await app.configReloader.reloadFile(file, trigger), {
+      result: 'failure',
+      errors: [`${file}:1:1: the YAML parser refuses the file: its aliases expand to far more data than the file holds (an alias bomb)`]
+    }, `a ${trigger} reload resolves to a failure rather than rejecting`)
+    writeFileSync(file, withAliasBomb(render(built, defaultYaml({ redis: true }))) + `# ${trigger}\n`)
+  }
+  t.equal(app.configReloader.current, running, 'the running configuration is unchanged')
+  t.equal(await sampleValue(registry, 'cio_gateway_config_reloads_total', { result: 'failure' }), 2)
+  t.equal(logs.lines.filter((line) => line.msg === 'config reload failed: still running the previous configuration').length, 2)
+  const event = sampleEvent()
+  t.same(await send(app, event), ACCEPTED, 'still serving')
+  await eventually(() => readLines(join(dir, 'events')).some((line) => line.event_id === event.event_id) ? true : undefined, 10_000, 'delivery on the old routes')
 })
 
 t.test('settings bound at start are refused as a whole, naming each and never its value', async (t) => {

@@ -116,7 +116,7 @@ for (const mode of ['redis', 'embedded'] as const) {
     await send('E-REPLAY-1')
     await eventually(async () => (await backend.counts('target')).failed === 1 ? true : undefined)
     healthy = true
-    t.equal(await backend.retryDeadLetters('target'), 1)
+    t.equal(await backend.retryDeadLetters('target', sinkConfig(1).retry.attempts), 1)
     await eventually(() => sink.delivered.length === 1 ? true : undefined)
     t.same(sink.delivered, ['E-REPLAY-1'])
     t.equal((await backend.counts('target')).failed, 0)

@@ -27,7 +27,7 @@ t.test('role all on every interface: paste-able loopback URLs, each listener wit
     '  sink local: file',
     '  route everything → local',
     '  metrics: http://127.0.0.1:8081/metrics',
-    '  admin: http://127.0.0.1:8081/admin/queues (bearer token)',
+    '  admin: http://127.0.0.1:8081/admin/queues (bearer token), console http://127.0.0.1:8081/admin/ui',
     '  config: routes.yaml (reloaded on SIGHUP and when the file changes)',
     ''
   ].join('\n'))

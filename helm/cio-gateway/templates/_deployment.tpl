@@ -88,19 +88,22 @@ spec:
             {{- end }}
             {{- $keys := $root.Values.secrets.keys }}
             {{- $secretName := include "cio-gateway.secretName" $root }}
-            {{- /* (variable, key in the Secret, optional): the names routes.yaml refers to as ${VAR}. */}}
+            {{- /* (variable, key in the Secret, optional, Secret): the names routes.yaml refers to as ${VAR}. */}}
             {{- $secretEnv := list
-                  (list "CIO_WEBHOOK_SECRET" (required "secrets.keys.webhookSecret is required: without the signing key every webhook is refused" $keys.webhookSecret) false)
-                  (list "CIO_WEBHOOK_SECRET_PREVIOUS" $keys.webhookSecretPrevious true)
-                  (list "ADMIN_TOKEN" $keys.adminToken true)
-                  (list "CIO_APP_API_KEY" $keys.appApiKey true)
-                  (list "REDIS_URL" (required "secrets.keys.redisUrl is required: ingest and worker pods share their queue through Redis only" $keys.redisUrl) false) }}
+                  (list "CIO_WEBHOOK_SECRET" (required "secrets.keys.webhookSecret is required: without the signing key every webhook is refused" $keys.webhookSecret) false $secretName)
+                  (list "CIO_WEBHOOK_SECRET_PREVIOUS" $keys.webhookSecretPrevious true $secretName)
+                  (list "ADMIN_TOKEN" $keys.adminToken true $secretName)
+                  (list "CIO_APP_API_KEY" $keys.appApiKey true $secretName) }}
+            {{- /* Redis' variables are required: a missing key stops the pod with the kubelet's message naming it. */}}
+            {{- range include "cio-gateway.redisSecretEnv" $root | fromJsonArray }}
+            {{- $secretEnv = append $secretEnv (list (index . 0) (index . 1) false (index . 2)) }}
+            {{- end }}
             {{- range $secretEnv }}
             {{- if index . 1 }}
             - name: {{ index . 0 }}
               valueFrom:
                 secretKeyRef:
-                  name: {{ $secretName }}
+                  name: {{ index . 3 }}
                   key: {{ index . 1 }}
                   optional: {{ index . 2 }}
             {{- end }}

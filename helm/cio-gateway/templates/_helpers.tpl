@@ -63,13 +63,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-The routes.yaml the pods read. It passes through tpl so a value can name the release; the
-gateway itself resolves ${VAR} from the environment afterwards.
+The routes.yaml the pods read: `routesYaml` as it is, or `config` with the Redis connection of
+`redis.*` (_redis.tpl). It passes through tpl so a value can name the release; the gateway itself
+resolves ${VAR} from the environment afterwards.
 */}}
 {{- define "cio-gateway.routesYaml" -}}
 {{- if .Values.routesYaml }}
-{{- tpl .Values.routesYaml . }}
+{{- $text := tpl .Values.routesYaml . }}
+{{- include "cio-gateway.routesFileChecks" (dict "root" . "text" $text) }}
+{{- $text }}
 {{- else }}
-{{- tpl (toYaml .Values.config) . }}
+{{- tpl (include "cio-gateway.configWithRedis" .) . }}
 {{- end }}
 {{- end }}

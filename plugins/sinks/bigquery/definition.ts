@@ -10,9 +10,10 @@ export const bigquerySink = defineSink({
   summary: 'Streams events into a BigQuery table (insertAll, insertId = event_id), optionally one table per object type.',
   schema: Type.Object({
     project_id: Type.Optional(Type.String({ description: 'Project of the dataset. Empty: the project of the credentials.', default: '' })),
-    dataset: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_]+$', description: 'Dataset of the table; it must exist.' }),
+    dataset: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_]+$', expected: 'made of letters, digits and _', description: 'Dataset of the table; it must exist.' }),
     table: Type.Optional(Type.String({
       pattern: '^([A-Za-z0-9_]|\\{object_type\\}|\\{source\\})+$',
+      expected: 'made of letters, digits, _ and the placeholders {object_type} and {source}',
       description: 'Table name; `{object_type}` and `{source}` are replaced per event (e.g. `events_{object_type}`: one table per channel).',
       default: 'events'
     })),

@@ -13,7 +13,7 @@ export const s3Sink = defineSink({
     region: Type.Optional(Type.String({ description: 'Bucket region. Empty: the SDK default chain (AWS_REGION, profile).', default: '' })),
     endpoint: Type.Optional(Type.String({ description: 'Endpoint of an S3-compatible store (MinIO, R2, tests). Empty: AWS.', default: '' })),
     force_path_style: Type.Optional(Type.Boolean({ description: 'Address the bucket in the path (`host/bucket/key`) instead of the host name, as most S3-compatible stores need.', default: false })),
-    prefix: Type.Optional(Type.String({ pattern: '^([^/].*/)?$', description: 'Key prefix, empty or ending in `/`, e.g. `customerio/`.', default: '' })),
+    prefix: Type.Optional(Type.String({ pattern: '^([^/].*/)?$', expected: 'empty, or a key prefix that ends in / and does not start with it', description: 'Key prefix, empty or ending in `/`, e.g. `customerio/`.', default: '' })),
     timeout: Type.Optional(Duration('Longest one PutObject may take.', '60s'))
   }, { required: ['bucket'] }),
   batchDefaults: { maxEvents: 10_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 60_000 },

@@ -9,13 +9,16 @@ export const webhookSink = defineSink({
   type: 'webhook',
   summary: 'POSTs each event as JSON to an HTTP endpoint, signed per Standard Webhooks when a secret is set.',
   schema: Type.Object({
-    url: Type.String({ pattern: '^https?://[^\\s]+$', description: 'Endpoint that receives one POST per event. Redirects are not followed.' }),
+    url: Type.String({ pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces', description: 'Endpoint that receives one POST per event. Redirects are not followed.' }),
     secret: Type.Optional(Type.String({
       pattern: '^((whsec_)?[A-Za-z0-9+/]{32,}={0,2})?$',
+      expected: 'empty, or a Standard Webhooks secret: whsec_ and base64 of at least 24 random bytes, with no spaces or line breaks',
       description: 'Standard Webhooks signing secret, `whsec_` + base64 of 24 to 64 random bytes. Empty: requests are not signed.',
       default: ''
     })),
     headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), Type.String(), {
+      additionalProperties: false,
+      expected: 'a header name of letters, digits and -',
       description: 'Extra request headers, e.g. `Authorization`.'
     })),
     timeout: Type.Optional(Duration('Longest one request may take, connecting included.', '10s')),

@@ -13,18 +13,40 @@ export class SsrfRefusedError extends Error {
   readonly code = 'ERR_SSRF_REFUSED'
 }
 
+/** IPv6 global unicast (RFC 4291 §2.4, IANA): the only IPv6 block with public destinations. */
+const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3')
+/** The deprecated IPv4-compatible form `::a.b.c.d` (RFC 4291 §2.5.5.1), which some stacks route to the IPv4 address. */
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96')
+
 /**
  * Why connecting to `address` is refused, or undefined when it is an ordinary public address.
  * Everything ipaddr.js does not call `unicast` is refused: loopback, private (RFC 1918), link-local
  * (cloud metadata at 169.254.169.254), CGNAT, unique-local, multicast, reserved and documentation
- * ranges, and IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo).
+ * ranges, and IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo). An IPv4-mapped
+ * address is judged as the IPv4 address it is. Any other IPv6 address must also be global unicast
+ * (2000::/3): ipaddr.js calls all of the unassigned space `unicast`, the IPv4-compatible `::/96`
+ * (`::7f00:1` is 127.0.0.1) included.
  */
 export function refusalReason (address: string): string | undefined {
   if (!ipaddr.isValid(address)) return 'not_an_ip_address'
-  let parsed = ipaddr.parse(address)
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address()
+  const parsed = ipaddr.process(withoutDottedQuad(address))
   const range = parsed.range()
-  return range === 'unicast' ? undefined : range
+  if (range !== 'unicast') return range
+  if (parsed.kind() === 'ipv6') {
+    if (parsed.match(IPV4_COMPATIBLE)) return 'ipv4Compatible'
+    if (!parsed.match(IPV6_GLOBAL_UNICAST)) return 'notGlobalUnicast'
+  }
+  return undefined
+}
+
+/**
+ * ipaddr.js reads every IPv6 address written with a dotted quad as IPv4-mapped (`::127.0.0.1` as
+ * `::ffff:127.0.0.1`); the URL parser writes it in hex as the address it is (`::7f00:1`).
+ */
+function withoutDottedQuad (address: string): string {
+  if (!address.includes('.') || isIP(address) !== 6) return address
+  const literal = `http://[${address}]/`
+  return URL.canParse(literal) ? new URL(literal).hostname.slice(1, -1) : address
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void

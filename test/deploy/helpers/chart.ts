@@ -4,9 +4,11 @@
  * golang-github-masterminds-sprig-dev, cached in helm/renderer/.build). CIO_CHART_RENDERER=fallback
  * forces the fallback even where helm exists.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { findOnPath, requireTool, run } from './tools.js'
 
@@ -105,6 +107,23 @@ export function find (manifests: Manifest[], kind: string, name?: string): Manif
 
 export function ciValuesFiles (): string[] {
   return readdirSync(CI_VALUES_DIR).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(CI_VALUES_DIR, f))
+}
+
+const testDirs = new WeakMap<Test, string>()
+
+/** A values file holding `yaml`, in the test's own directory (gone after the test). */
+export function valuesFile (t: Test, yaml: string): string {
+  // t.testdir() empties the directory on every call: make it once per test.
+  const dir = testDirs.get(t) ?? t.testdir()
+  testDirs.set(t, dir)
+  const file = join(dir, `values-${createHash('sha1').update(yaml).digest('hex').slice(0, 8)}.yaml`)
+  writeFileSync(file, yaml)
+  return file
+}
+
+/** The values a render with these files sees: the chart's defaults with each file merged over them. */
+export function chartValues (valuesFiles: readonly string[] = []): Record<string, unknown> {
+  return valuesFiles.reduce((values, file) => mergeValues(values, readYaml(file) as Record<string, unknown>), readYaml(join(CHART_DIR, 'values.yaml')) as Record<string, unknown>)
 }
 
 export function readYaml (file: string): unknown {

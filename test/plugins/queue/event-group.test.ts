@@ -117,7 +117,11 @@ t.test('a partly failed group: delivered events stay delivered, the rest are spl
   t.equal(await sampleValue(registry, 'cio_gateway_sink_events_delivered_total', { sink: 'target' }), 4)
   t.equal(await sampleValue(registry, 'cio_gateway_sink_events_dead_lettered_total', { sink: 'target' }), 2, 'each dead letter counted once')
 
-  t.equal(await backend.retryDeadLetters('target'), 2, 'replay answers in events')
+  t.equal(await backend.retryDeadLetters('target', 4), 2, 'replay answers in events')
+  // Regression: the split-off dead-letter groups were kept at one attempt (their own) by the replay.
+  const replayed = [...await backend.shardQueues('target')[0]?.getJobs(['waiting', 'active', 'completed']) ?? []]
+    .filter((job) => String(job.id).includes('-d'))
+  t.ok(replayed.length > 0 && replayed.every((job) => job.opts.attempts === 4), 'the replayed groups get the whole retry budget (retry.attempts 4)')
   await eventually(() => sink.delivered.length === 6 ? true : undefined)
   t.same(sink.delivered.slice(4).sort(), ['C-3', 'C-5'], 'replayed dead letters are delivered, not failed again')
   await eventually(async () => (await backend.counts('target')).failed === 0 ? true : undefined)

@@ -186,7 +186,8 @@ t.test('the SSRF guard refuses a host that resolves to 127.0.0.1 unless allow_pr
   })
 
   await t.test('IP literals are refused too (they never go through DNS)', async (t) => {
-    const urls = [`http://127.0.0.1:${target.port}/`, `http://[::ffff:127.0.0.1]:${target.port}/`, `http://[::1]:${target.port}/`]
+    // [::127.0.0.1] is the IPv4-compatible form, which the URL parser writes as [::7f00:1].
+    const urls = [`http://127.0.0.1:${target.port}/`, `http://[::ffff:127.0.0.1]:${target.port}/`, `http://[::1]:${target.port}/`, `http://[::127.0.0.1]:${target.port}/`]
     const sink = await startSink(t, webhook(target, { url: urls[0], allow_private_networks: false }, { retry: { attempts: 1 } }))
     await sink.send([sampleEvent()])
     await sink.settled(1)
@@ -227,10 +228,27 @@ t.test('only ordinary public unicast addresses pass the guard', async (t) => {
     'fd00::1': 'uniqueLocal',
     '::ffff:10.0.0.1': 'private',
     '64:ff9b::a00:1': 'rfc6052',
-    '2002:a00:1::': '6to4'
+    '2002:a00:1::': '6to4',
+    '::ffff:127.0.0.1': 'loopback',
+    '2001:db8::1': 'reserved'
   }
   for (const [address, reason] of Object.entries(refused)) t.equal(refusalReason(address), reason, address)
-  for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) t.equal(refusalReason(address), undefined, address)
+  for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2001:4860:4860::8888', '2a00:1450:4001::1']) t.equal(refusalReason(address), undefined, address)
+})
+
+t.test('IPv6 passes only as global unicast (2000::/3): the IPv4-compatible ::/96 and unassigned space are refused', async (t) => {
+  const refused: Record<string, string> = {
+    '::7f00:1': 'ipv4Compatible', // ::127.0.0.1
+    '::127.0.0.1': 'ipv4Compatible', // the same, written with a dotted quad
+    '::8.8.8.8': 'ipv4Compatible',
+    '::a9fe:a9fe': 'ipv4Compatible', // ::169.254.169.254, the cloud metadata address
+    '::a00:1': 'ipv4Compatible', // ::10.0.0.1
+    '::808:808': 'ipv4Compatible', // even a public IPv4 address: the form itself is deprecated
+    '4000::1': 'notGlobalUnicast',
+    '1::1': 'notGlobalUnicast',
+    'e000::1': 'notGlobalUnicast'
+  }
+  for (const [address, reason] of Object.entries(refused)) t.equal(refusalReason(address), reason, address)
 })
 
 t.test('end to end: a signed Customer.io event reaches the receiver through the whole app', async (t) => {

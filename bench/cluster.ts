@@ -1,0 +1,178 @@
+/**
+ * Scenario 4 of `npm run bench` (`--only cluster`): ingest on a 3-master Redis Cluster (3 replicas,
+ * loopback, started for the run) beside ingest on one Redis node, in alternating rounds of the same
+ * load: the ratio of their rates, each master's share of the ingest scripts (with the default shard
+ * count and prefix), and Redis CPU per event on each node. On this machine the cluster cannot add
+ * cores: every node shares them with the gateway and the load generator, so the ratio shows what the
+ * sharding costs, not what a cluster of real machines gains.
+ *
+ * It also measures, on the single node, what capacity planning needs: Redis memory per queued event
+ * and per dedupe mark, and Redis CPU per event (so events/s per fully used Redis core).
+ */
+import { Redis } from 'ioredis'
+import { startCluster, type RedisCluster } from '../test/helpers/topology.js'
+import { PrivateRedis } from '../test/helpers/private-redis.js'
+import type { BenchProcess } from './processes.js'
+import { runAlternating, type LoadResult } from './load.js'
+import type { EventSource } from './events.js'
+
+export interface ClusterScenarioOptions {
+  readonly seconds: number
+  readonly connections: number
+  readonly rounds: number
+  readonly events: EventSource
+  readonly path: string
+  /** Starts an ingest gateway whose `queue` section is `queue` (YAML flow mapping entries, prefix included). */
+  readonly startIngest: (name: string, queue: string) => Promise<BenchProcess>
+  readonly acceptedEvents: (target: BenchProcess) => Promise<number>
+  readonly log: (line: string) => void
+}
+
+export interface MasterFigures {
+  readonly port: number
+  /** Share of the ingest script calls (EVALSHA/EVAL) this master served. */
+  readonly scriptShare: number
+  readonly cpuMsPerEvent: number
+}
+
+export interface ClusterFigures {
+  readonly single: LoadResult
+  readonly cluster: LoadResult
+  readonly ratio: number
+  readonly shards: number
+  readonly masters: readonly MasterFigures[]
+  readonly singleCpuMsPerEvent: number
+  readonly capacity: {
+    readonly bytesPerQueuedEventPerSink: number
+    readonly bytesPerDedupeMark: number
+    readonly eventsPerSecondPerRedisCore: number
+  }
+}
+
+const DEFAULT_SHARDS = 48
+
+interface NodeCounters { scripts: number, cpuSeconds: number }
+
+async function countersOf (url: string): Promise<NodeCounters> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    const text = await client.info('all')
+    const calls = (command: string): number => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0)
+    const field = (name: string): number => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text)?.[1] ?? NaN)
+    return { scripts: calls('evalsha') + calls('eval'), cpuSeconds: field('used_cpu_user') + field('used_cpu_sys') }
+  } finally {
+    client.disconnect()
+  }
+}
+
+export async function clusterScenario (options: ClusterScenarioOptions): Promise<ClusterFigures> {
+  const { log } = options
+  log('scenario 4: ingest on a 3-master Redis Cluster (48 shards, replicas_ack 1) beside one Redis node')
+  const teardown: (() => unknown)[] = []
+  const cluster: RedisCluster = await startCluster({ teardown: (fn) => { teardown.push(fn) } })
+  // A node of its own, as each master is: its CPU and memory are this scenario's alone.
+  const node = await PrivateRedis.start()
+  teardown.push(async () => await node.stop())
+  const singleUrl = node.url
+  const singlePrefix = 'cio'
+  let single: BenchProcess | undefined
+  let clustered: BenchProcess | undefined
+  try {
+    single = await options.startIngest('ingest-one-node', `redis_url: "${singleUrl}", prefix: "${singlePrefix}"`)
+    // The default prefix and shard count: the balance over masters measured is the one users get.
+    clustered = await options.startIngest('ingest-cluster', `redis_cluster: { nodes: ${JSON.stringify(cluster.urls)} }, prefix: "cio"`)
+    const masters = await cluster.masters()
+    const targets = [{ name: 'one node', process: single }, { name: 'cluster', process: clustered }]
+    for (const target of targets) target.process.startSampling()
+    const load = { path: options.path, events: options.events, connections: options.connections, seconds: 2 }
+    for (const target of targets) await runAlternating([{ name: target.name, url: target.process.url }], load, 1)
+
+    const masterCounters = new Map<number, NodeCounters>()
+    const singleCounters: NodeCounters[] = []
+    const accepted = new Map<string, number>()
+    const before = new Map<string, number>()
+    const processOf = (name: string): BenchProcess => (targets.find((target) => target.name === name) as { process: BenchProcess }).process
+    const results = await runAlternating(targets.map((target) => ({ name: target.name, url: target.process.url })),
+      { path: options.path, events: options.events, connections: options.connections, seconds: options.seconds }, options.rounds, {
+        before: async (name) => {
+          before.set(name, await options.acceptedEvents(processOf(name)))
+          if (name === 'one node') singleCounters.push(await countersOf(singleUrl))
+          else for (const master of masters) masterCounters.set(master.port, add(masterCounters.get(master.port), negate(await countersOf(master.url))))
+        },
+        after: async (name) => {
+          accepted.set(name, (accepted.get(name) ?? 0) + await options.acceptedEvents(processOf(name)) - (before.get(name) ?? 0))
+          if (name === 'one node') singleCounters.push(negate(await countersOf(singleUrl)))
+          else for (const master of masters) masterCounters.set(master.port, add(masterCounters.get(master.port), await countersOf(master.url)))
+        }
+      })
+    const singleResult = results['one node'] as LoadResult
+    const clusterResult = results.cluster as LoadResult
+    // Counters were taken before (as a negative) and after each round: the sum is the rounds' use.
+    const singleUse = singleCounters.reduce((sum, counters) => add(sum, counters), { scripts: 0, cpuSeconds: 0 })
+    const totalScripts = [...masterCounters.values()].reduce((sum, counters) => sum + counters.scripts, 0)
+    const clusterEvents = accepted.get('cluster') ?? NaN
+    const masterFigures = masters.map((master): MasterFigures => {
+      const use = masterCounters.get(master.port) ?? { scripts: 0, cpuSeconds: 0 }
+      return { port: master.port, scriptShare: use.scripts / totalScripts, cpuMsPerEvent: use.cpuSeconds * 1000 / clusterEvents }
+    })
+    const singleCpuMsPerEvent = -singleUse.cpuSeconds * 1000 / (accepted.get('one node') ?? NaN)
+    log(`one node: ${singleResult.requestsPerSecond.toFixed(0)} req/s, Redis ${singleCpuMsPerEvent.toFixed(3)} ms CPU per event; ` +
+      `cluster: ${clusterResult.requestsPerSecond.toFixed(0)} req/s (${(clusterResult.requestsPerSecond / singleResult.requestsPerSecond).toFixed(2)}×); ` +
+      masterFigures.map((master) => `master ${master.port}: ${(master.scriptShare * 100).toFixed(1)}% of the scripts, ${master.cpuMsPerEvent.toFixed(3)} ms CPU per event`).join('; '))
+    const capacity = await capacityFigures(singleUrl, singlePrefix, accepted.get('one node') ?? NaN, singleCpuMsPerEvent)
+    return {
+      single: singleResult,
+      cluster: clusterResult,
+      ratio: clusterResult.requestsPerSecond / singleResult.requestsPerSecond,
+      shards: DEFAULT_SHARDS,
+      masters: masterFigures,
+      singleCpuMsPerEvent,
+      capacity
+    }
+  } finally {
+    await Promise.all([single?.stop(), clustered?.stop()])
+    for (const fn of teardown.reverse()) await fn()
+  }
+}
+
+/**
+ * On the single node, after the runs: every accepted event is still queued (role ingest, no worker)
+ * in both sinks, with its dedupe mark. Marks are measured with MEMORY USAGE over a sample; the rest
+ * of the prefix's memory is the queued events.
+ */
+async function capacityFigures (url: string, prefix: string, events: number, cpuMsPerEvent: number): Promise<ClusterFigures['capacity']> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    let markBytes = 0
+    let marks = 0
+    let otherBytes = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      const pipeline = client.pipeline()
+      for (const key of keys) pipeline.memory('USAGE', key, 'SAMPLES', '0')
+      const sizes = await pipeline.exec() ?? []
+      keys.forEach((key, index) => {
+        const bytes = Number(sizes[index]?.[1] ?? 0)
+        if (key.startsWith(`${prefix}:_dedupe:`)) { markBytes += bytes; marks++ } else { otherBytes += bytes }
+      })
+    } while (cursor !== '0')
+    const sinks = 2
+    return {
+      bytesPerQueuedEventPerSink: otherBytes / (events * sinks),
+      bytesPerDedupeMark: markBytes / marks,
+      eventsPerSecondPerRedisCore: 1000 / cpuMsPerEvent
+    }
+  } finally {
+    client.disconnect()
+  }
+}
+
+function add (a: NodeCounters | undefined, b: NodeCounters): NodeCounters {
+  return { scripts: (a?.scripts ?? 0) + b.scripts, cpuSeconds: (a?.cpuSeconds ?? 0) + b.cpuSeconds }
+}
+
+function negate (counters: NodeCounters): NodeCounters {
+  return { scripts: -counters.scripts, cpuSeconds: -counters.cpuSeconds }
+}
