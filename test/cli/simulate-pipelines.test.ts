@@ -94,6 +94,8 @@ t.test('against a running gateway: every batch answered with the counts intended
   t.match(text.stdout, 'every answer as intended')
   t.equal(wrongKey.code, 1, 'a wrong key: exit 1')
   t.match(wrongKey.stdout, /^ {2}401 invalid_signature +\d+ batches$/m)
+  t.match(wrongKey.stderr, /^\d+ answers? 401: the gateway did not accept the signature\. Sign with one of the source's secrets: --secret KEY, or \$CIO_WEBHOOK_SECRET\n$/,
+    'a hint at the key, without the development key of the reporting-webhook source')
   t.equal(badType.code, 2)
   t.match(badType.stderr, "--source-type: source type 'segment' is not known (known: customerio, customerio_pipelines)")
 
