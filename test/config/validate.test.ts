@@ -66,6 +66,7 @@ reporting: { region: mars }
     'routes.yaml:3:27 queue.high_water_mark: must be at least 1',
     'routes.yaml:5:44 sources.customerio.secrets: must list at least one entry',
     'routes.yaml:6:3 sources.Partner: must be a source name of lowercase letters, digits, _ and -, starting with a letter or digit (it is the URL path /webhooks/<name>)',
+    "routes.yaml:6:20 sources.Partner.type: source type 'segment' is not known (known: customerio, customerio_pipelines)",
     'routes.yaml:8:3 sinks.warehouse 2: must be a sink name of letters, digits, _ and -, starting with a letter or digit',
     'routes.yaml:9:74 sinks.crm.headers.X Token: must be a header name of letters, digits and -',
     'routes.yaml:10:36 sinks.lake.dataset: must be made of letters, digits and _ (got a string of 10 characters)',
@@ -84,7 +85,9 @@ reporting: { region: mars }
 
 t.test('a source of an unknown type, a section without entries', async (t) => {
   t.same(problemsOf('sources: {}\nsinks: {}\nroutes: []\n'), ['routes.yaml:1:10 sources: must have at least one entry'])
-  t.same(problemsOf('sources:\n  partner: { type: segment, secrets: [k] }\nsinks: {}\nroutes: []\n'), ['routes.yaml:2:20 sources.partner.type: must be customerio'])
+  t.same(problemsOf('sources:\n  partner: { type: segment, secrets: [k] }\nsinks: {}\nroutes: []\n'), [
+    "routes.yaml:2:20 sources.partner.type: source type 'segment' is not known (known: customerio, customerio_pipelines)"
+  ])
 })
 
 /** Every string schema with a pattern, anywhere under `schema`, with its place. */
