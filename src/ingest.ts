@@ -7,8 +7,8 @@ import type { Logger } from './logger.js'
 import type { GatewayConfig, SourceConfig } from './config/types.js'
 import type { RoutableEvent } from './events.js'
 import { RoutingTable } from './routing.js'
-import { isUnroutable, type RequestPart, type RoutingFields, type SourceDefinition, type UnroutablePart } from './sources/definition.js'
-import { DEFAULT_SOURCE_TYPE, sourceType, type SourceType } from './sources/registry.js'
+import { isUnroutable, type RequestPart, type RoutingFields, type SourceDefinition, type SourceEvent, type UnroutablePart } from './sources/definition.js'
+import { DEFAULT_SOURCE_TYPE, allSourceDefinitions, sourceType, type SourceType } from './sources/registry.js'
 import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { metricLabel, objectTypeLabel } from '../plugins/metrics/metrics.js'
 import { QUARANTINE_SETTINGS, type QueueBackend, type Refusal, type SinkQueueSettings } from '../plugins/queue/backend.js'
@@ -36,8 +36,12 @@ export class StoreUnavailable extends Error {
   }
 }
 
-/** Told of every event stored as `accepted` (for example to count webhooks per campaign for reconciliation). */
-export type AcceptedListener = (source: string, event: RoutableEvent) => void
+/**
+ * Told of every event stored as `accepted` (to count webhooks per campaign for reconciliation, to
+ * show the live tail): the source's name, the event as its type read it (`part.fields` are its
+ * routing fields) and the type.
+ */
+export type AcceptedListener = (source: string, part: SourceEvent, type: SourceDefinition<SourceType, TObject>) => void
 
 /**
  * One configuration's sources, routes and sink settings, swapped as a whole by a config reload. A
@@ -61,7 +65,8 @@ function generationOf (config: GatewayConfig, routing: RoutingTable): Generation
 
 export class Ingestor {
   private generation: Generation
-  private readonly acceptedListeners: AcceptedListener[] = []
+  /** Per source type, the listeners that asked for its events: no entry, nothing kept or told. */
+  private readonly acceptedListeners = new Map<string, AcceptedListener[]>()
 
   constructor (
     config: GatewayConfig,
@@ -89,12 +94,20 @@ export class Ingestor {
     if (previous.writes > 0) await new Promise<void>((resolve) => previous.drained.push(resolve))
   }
 
-  /** Adds a listener; the function returned removes it (a listener costs the webhook path a call per event). */
-  onAccepted (listener: AcceptedListener): () => void {
-    this.acceptedListeners.push(listener)
+  /**
+   * Adds a listener for the events of the source types `wants` (every type when absent); the
+   * function returned removes it. A listener costs the webhook path a call per event, and keeps
+   * each event of its types until its write is answered.
+   */
+  onAccepted (listener: AcceptedListener, wants: (type: SourceDefinition<SourceType, TObject>) => boolean = () => true): () => void {
+    const types = allSourceDefinitions().filter(wants).map((definition) => definition.type)
+    for (const type of types) this.acceptedListeners.set(type, [...(this.acceptedListeners.get(type) ?? []), listener])
     return () => {
-      const index = this.acceptedListeners.indexOf(listener)
-      if (index >= 0) this.acceptedListeners.splice(index, 1)
+      for (const type of types) {
+        const others = (this.acceptedListeners.get(type) ?? []).filter((other) => other !== listener)
+        if (others.length > 0) this.acceptedListeners.set(type, others)
+        else this.acceptedListeners.delete(type)
+      }
     }
   }
 
@@ -158,12 +171,12 @@ export class Ingestor {
     }
     const { event, fields } = part
     this.metrics.eventsReceived.inc({ source, object_type: objectTypeLabel(fields.object_type), metric: metricLabel(fields.metric) })
-    // The event is kept past the write only for listeners that are told of it.
-    const told = type.toldToListeners && this.acceptedListeners.length > 0 ? event as RoutableEvent : undefined
+    // The event is kept past the write only when listeners of its type are to be told of it.
+    const told = this.acceptedListeners.has(type.type) ? part : undefined
     const outcome = await this.routeIn(generation, source, event, fields, payload)
     if (outcome === 'duplicate') this.metrics.eventsDuplicate.inc({ source })
     else if (outcome === 'unrouted') this.metrics.eventsUnrouted.inc({ source })
-    else if (told !== undefined) for (const listener of this.acceptedListeners) listener(source, told)
+    else if (told !== undefined) for (const listener of this.acceptedListeners.get(type.type) ?? []) listener(source, told, type)
     return outcome
   }
 

@@ -89,11 +89,11 @@ export interface SourceDefinition<T extends string = string, S extends TObject =
    */
   readonly answer: 'status' | 'counts'
   /**
-   * Whether its accepted events are told to `Ingestor.onAccepted` listeners. The reconciliation
-   * counts reporting webhooks per campaign; another source carrying the same deliveries would count
-   * them twice.
+   * Whether its accepted events count towards the reconciliation with the Reporting API
+   * (plugins/reporting). Reporting webhooks do; another source carrying the same deliveries would
+   * count them twice.
    */
-  readonly toldToListeners: boolean
+  readonly reconciled: boolean
   /** The events of a verified body, in order; never throws. */
   parse (body: Buffer): RequestPart[]
   /** The routing fields of one event (a replayed quarantined body, a job's event), or why it has none. */

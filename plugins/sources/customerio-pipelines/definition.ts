@@ -29,7 +29,7 @@ export const customerioPipelinesSource = defineSource({
     verify: (headers, body, options) => verifyPipelinesSignature(headers['x-signature'], body, options.secrets)
   },
   answer: 'counts',
-  toldToListeners: false,
+  reconciled: false,
   parse (body) {
     const text = body.toString('utf8')
     let parsed: unknown

@@ -32,7 +32,7 @@ export const customerioSource = defineSource({
     verify: (headers, body, options) => verifyCioRequest({ timestamp: headers['x-cio-timestamp'], signature: headers['x-cio-signature'], body }, options)
   },
   answer: 'status',
-  toldToListeners: true,
+  reconciled: true,
   parse (body) {
     const raw = body.toString('utf8')
     const event = parseJson(raw)
