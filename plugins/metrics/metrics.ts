@@ -77,7 +77,7 @@ export class GatewayMetrics {
     this.broadcastReconciliationGap = new Gauge({ name: `${PREFIX}broadcast_reconciliation_gap`, help: "Customer.io's count minus the webhook events received, per API-triggered broadcast and metric, for the last complete EST (UTC-05:00) day (positive: webhooks missing).", labelNames: ['broadcast_id', 'metric'], registers })
     this.configReloads = new Counter({ name: `${PREFIX}config_reloads_total`, help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers })
     this.quarantineDropped = new Counter({ name: `${PREFIX}quarantine_dropped_total`, help: 'Quarantined bodies dropped to keep the quarantine bounded, by reason (max_events, max_age).', labelNames: ['reason'], registers })
-    this.replicationDegraded = new Counter({ name: `${PREFIX}ingest_replication_degraded_total`, help: 'Events acknowledged with fewer replicas than queue.replicas_ack confirming them, because the primary had fewer online (just after a failover).', registers })
+    this.replicationDegraded = new Counter({ name: `${PREFIX}ingest_replication_degraded_total`, help: 'Events acknowledged with fewer replicas than queue.replicas_ack confirming them, because their Redis Cluster primary had fewer healthy replicas (just after a failover).', registers })
   }
 
   /**

@@ -90,15 +90,24 @@ for q = 1, queueCount do
   jobKeyBase[q], jobIdBase[q] = jobKeys, jobIds
   local groups = tonumber(ARGV[a + 3])
   jobKeys, jobIds = jobKeys + groups, jobIds + groups
-  if not typeIs(metaKey, 'hash') or not typeIs(activeKey, 'list') then
+  -- A key of the wrong type is read with pcall (an error marks the queue broken) or TYPE-checked
+  -- before anything is written, so no write of the script can fail half way.
+  local meta = redis.pcall('HMGET', metaKey, 'paused', 'concurrency')
+  if meta['err'] then
     broken[q] = 'WRONGTYPE in the keys of queue ' .. metaKey
   else
-    local meta = rcall('HMGET', metaKey, 'paused', 'concurrency')
     local maxed = false
-    if not meta[1] and meta[2] then maxed = rcall('LLEN', activeKey) >= tonumber(meta[2]) end
+    if not meta[1] and meta[2] then
+      local active = redis.pcall('LLEN', activeKey)
+      if type(active) == 'table' then
+        broken[q] = 'WRONGTYPE in the keys of queue ' .. metaKey
+      else
+        maxed = active >= tonumber(meta[2])
+      end
+    end
     target[q] = meta[1] and pausedKey or waitKey
     marker[q] = (not meta[1] and not maxed) and markerKey or false
-    if not typeIs(target[q], 'list') or not typeIs(markerKey, 'zset') then
+    if not typeIs(target[q], 'list') or (marker[q] and not typeIs(markerKey, 'zset')) then
       broken[q] = 'WRONGTYPE in the keys of queue ' .. metaKey
     end
   end

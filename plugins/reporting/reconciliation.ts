@@ -109,6 +109,12 @@ export class WebhookCounter {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     await this.flush()
+    // The last chance: a write that failed (a connection not ready yet, a slow Redis) is tried once
+    // more after the state's connection is up, rather than lost with the process.
+    if (this.pending.size > 0) {
+      await this.state.ready().catch(() => {})
+      await this.flush()
+    }
   }
 
   private async write (batch: Map<string, Map<string, number>>): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { Registry } from 'prom-client'
 import type { TSchema } from '@sinclair/typebox'
-import { AdminSchema, BatchSchema, CommonSinkProperties, CommonSourceProperties, DedupeSchema, QueueSchema, ReportingSchema, RetrySchema, RouteSchema, ServerSchema } from '../config/schema.js'
+import { BatchSchema, CommonSinkProperties, CommonSourceProperties, ConfigSchema, RetrySchema, RouteSchema } from '../config/schema.js'
 import { allSinkDefinitions } from '../registry.js'
 import { allSourceDefinitions } from '../sources/registry.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
@@ -51,6 +51,20 @@ function section (title: string, description: string | undefined, prefix: string
   return `### ${title}\n\n${description === undefined ? '' : `${description}\n\n`}${table(prefix, like.properties ?? {}, like.required, noDefault)}\n`
 }
 
+/**
+ * A top-level section as the config file takes it (ConfigSchema's property, where `Type.Partial`
+ * makes every key optional, rather than the full schema the code resolves to), then a subsection
+ * for each of its keys that is an object of keys of its own (`queue.redis_sentinel`).
+ */
+function topSection (key: keyof typeof ConfigSchema.properties): string {
+  const schema = ConfigSchema.properties[key] as TSchema
+  const nested = Object.entries((schema as SchemaLike).properties ?? {})
+    .filter(([, value]) => value.type === 'object' && value.properties !== undefined)
+    .map(([name, value]) => section(`\`${key}.${name}\``, `${value.description ?? ''} Optional; when it is given, the keys marked (required) must be.`,
+      `${key}.${name}.`, value as TSchema))
+  return [section(`\`${key}\``, schema.description, `${key}.`, schema), ...nested].join('\n')
+}
+
 /** Bytes as routes.yaml writes them: the largest unit that divides them. */
 function size (bytes: number): string {
   if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}mb`
@@ -82,10 +96,11 @@ function batchDefaultsTable (): string {
 
 export function renderConfigReference (): string {
   const parts = [
-    section('`server`', ServerSchema.description, 'server.', ServerSchema),
-    section('`admin`', AdminSchema.description, 'admin.', AdminSchema),
-    section('`queue`', QueueSchema.description, 'queue.', QueueSchema),
-    section('`dedupe`', DedupeSchema.description, 'dedupe.', DedupeSchema),
+    topSection('server'),
+    topSection('admin'),
+    topSection('queue'),
+    topSection('quarantine'),
+    topSection('dedupe'),
     `### \`sources.<name>\`: options of every source type\n\nA webhook source, served at POST /webhooks/<name>.\n\n${table('', CommonSourceProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
     ...allSourceDefinitions().map((definition) => section(`\`sources.<name>\` of \`type: ${definition.type}\``, definition.summary, '', definition.schema)),
     `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
@@ -97,7 +112,7 @@ export function renderConfigReference (): string {
       `${definition.summary} ${renderBatchDefaults(definition.type)}`, '', definition.schema))
   }
   parts.push(section('`routes[]`', RouteSchema.description ?? 'Walked in order for every event; every matching route adds its sinks.', '', RouteSchema))
-  parts.push(section('`reporting`', ReportingSchema.description, 'reporting.', ReportingSchema))
+  parts.push(topSection('reporting'))
   return parts.join('\n')
 }
 

@@ -19,8 +19,10 @@ interface UnitTests { rule_files: string[], tests: Array<{ name: string, alert_r
 const ALERTS_ASKED_FOR = {
   'signature failures for 5 minutes': 'CioGatewaySignatureFailures',
   'ingest answering 503': 'CioGatewayIngestUnavailable',
+  'acks without the replicas replicas_ack asks for': 'CioGatewayReplicationDegraded',
   'ack p99 over 1 s': 'CioGatewayAckLatencyHigh',
   'dead letters growing': 'CioGatewayDeadLettersGrowing',
+  'quarantined bodies dropped': 'CioGatewayQuarantineDropping',
   'sink lag over 15 minutes (delivered late)': 'CioGatewaySinkLagHigh',
   'sink lag over 15 minutes (nothing delivered)': 'CioGatewaySinkStalled',
   'poller stale': 'CioGatewayPollerStale',
@@ -31,7 +33,7 @@ const ALERTS_ASKED_FOR = {
 t.test('promtool check rules accepts the rule file', async (t) => {
   const result = run(requireTool('promtool'), ['check', 'rules', RULES])
   t.equal(result.status, 0, result.stdout + result.stderr)
-  t.match(result.stdout, /SUCCESS: 9 rules found/)
+  t.match(result.stdout, /SUCCESS: 11 rules found/)
 })
 
 t.test('promtool check rules accepts what the chart deploys, custom groups included', async (t) => {
@@ -40,7 +42,7 @@ t.test('promtool check rules accepts what the chart deploys, custom groups inclu
   writeFileSync(file, stringify(rule.spec))
   const result = run(requireTool('promtool'), ['check', 'rules', file])
   t.equal(result.status, 0, result.stdout + result.stderr)
-  t.match(result.stdout, /SUCCESS: 9 rules found/, 'eight of ours (one disabled) and one custom')
+  t.match(result.stdout, /SUCCESS: 11 rules found/, 'ten of ours (one disabled) and one custom')
 })
 
 t.test('promtool check rules would catch a broken rule (the check is not a no-op)', async (t) => {

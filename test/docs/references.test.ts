@@ -44,6 +44,24 @@ routes: [{ name: all, match: {}, sinks: [local] }]
   for (const row of rows) t.notMatch(row, '(required)', row)
 })
 
+t.test('the reference marks (required) only what a config cannot leave out: the keys of server, queue, … are optional', async (t) => {
+  const minimal = `
+sources: { customerio: { type: customerio, secrets: [k] } }
+sinks: { local: { type: file, path: ./data/events } }
+routes: [{ name: all, match: {}, sinks: [local] }]
+`
+  const sections = ['server', 'admin', 'queue', 'quarantine', 'dedupe', 'reporting']
+  t.doesNotThrow(() => parseConfig(`${minimal}${sections.map((name) => `${name}: {}`).join('\n')}\n`, 'routes.yaml', {}), 'every section may be empty')
+  const rows = read('docs/configuration.md').split('\n')
+  const direct = rows.filter((line) => new RegExp(`^\\| \`(${sections.join('|')})\\.[a-z_]+\` `).test(line))
+  t.ok(direct.some((row) => row.startsWith('| `queue.replicas_ack`')), 'queue.replicas_ack has its row')
+  t.same(direct.filter((row) => row.includes('(required)')), [])
+
+  // Within an optional object, what it cannot leave out is still marked.
+  t.throws(() => parseConfig(`${minimal}queue: { redis_sentinel: { nodes: ["redis://127.0.0.1:26379"] } }\n`, 'routes.yaml', {}), /redis_sentinel/)
+  t.match(rows.find((row) => row.startsWith('| `queue.redis_sentinel.name`')), /\| \(required\) \|/)
+})
+
 t.test('the environment reference names every variable the code reads, and only those', async (t) => {
   const names = new Set<string>()
   for (const dir of ['src', 'plugins']) {

@@ -162,3 +162,15 @@ t.test('dead letters, counts and replay across shards, through the admin API', a
   t.same(await admin('POST', '/admin/queues/hook/retry'), { sink: 'hook', retried: events.length }, 'replay walks every shard')
   await eventually(() => receiver.delivered.length >= events.length ? true : undefined, 20_000, 'the replayed events delivered')
 })
+
+t.test('a cluster that requires a password, given as ${VAR}: events stored and delivered, the password in no log', async (t) => {
+  const secured = await startCluster(t, { password: 'cluster-nodes-secret' })
+  const gateway = await gatewayOn(t, tempDir(t), `  redis_cluster: { nodes: ${JSON.stringify(secured.urls.slice(0, 1))}, password: "\${REDIS_PASSWORD}" }`,
+    { env: { REDIS_PASSWORD: 'cluster-nodes-secret' } })
+  const dispatcher = new Agent()
+  t.teardown(async () => await dispatcher.close())
+  const answer = await sendEvent(gateway.url, dispatcher)
+  t.equal(answer.status, 200, answer.body)
+  await eventually(() => missingFromFileSink(gateway.eventsDir, [answer.id]).length === 0 ? true : undefined, 10_000, 'the event delivered')
+  t.notMatch(gateway.process.output(), /cluster-nodes-secret/, 'no password in the logs or the banner')
+})
