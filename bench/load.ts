@@ -5,7 +5,8 @@ import type { EventSource } from './events.js'
 export interface LoadOptions {
   readonly url: string
   readonly path: string
-  readonly events: EventSource
+  /** Gives each request its signed body and headers. */
+  readonly events: Pick<EventSource, 'next'>
   readonly connections: number
   readonly seconds: number
   /** Requests per second over all connections; unset: as fast as answers come. */

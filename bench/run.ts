@@ -6,12 +6,16 @@
  *      then each at half its own maximum rate for latency;
  *   2. end to end: an ingest and a worker process delivering into a local BigQuery stand-in with
  *      500-row batches: events/s delivered and the receipt-to-delivery lag;
- *   3. memory: resident set size of every process measured.
+ *   3. memory: resident set size of every process measured;
+ *   4. Redis Cluster: ingest on a 3-master cluster beside one node (bench/cluster.ts);
+ *   5. Data Pipelines: batches of 100 events beside single reporting webhooks, one gateway serving
+ *      both sources (bench/pipelines.ts): events/s accepted and CPU per event of each path.
  *
  * Options: --seconds N (per measured run, default 10), --connections N (default 50),
  * --e2e-rate N (requests/s offered in scenario 2's sustained phase; default: as fast as ingest answers),
- * --only 1|2|cluster (one scenario; `cluster` is scenario 4, bench/cluster.ts),
- * --profile (run the scenario-1 gateway under --cpu-prof and print its top self-time functions),
+ * --only 1|2|cluster|pipelines (one scenario; `cluster` is scenario 4, bench/cluster.ts; `pipelines` is
+ * scenario 5, bench/pipelines.ts),
+ * --profile (run the gateways of scenarios 1, 2 and 5 under --cpu-prof and print their top self-time functions),
  * --compare DIR (also run the gateway of another built checkout in scenario 1, for before/after;
  * --compare-node-args="ARGS" starts it with these Node options, e.g. --compare .
  * --compare-node-args="--max-semi-space-size=8" to weigh a V8 setting),
@@ -32,6 +36,7 @@ import { runAlternating, runLoad, type LoadResult } from './load.js'
 import { startBigQueryTarget } from './bigquery-fake.js'
 import { formatTop, topSelfTime } from './profile.js'
 import { clusterScenario, type ClusterFigures } from './cluster.js'
+import { pipelinesScenario, type PipelinesFigures } from './pipelines.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = new URL('test/fixtures/', new URL('../../', import.meta.url))
@@ -423,6 +428,17 @@ function report (): string {
     lines.push(`one node: Redis CPU ${cluster.singleCpuMsPerEvent.toFixed(3)} ms per event (two sinks), so about ${cluster.capacity.eventsPerSecondPerRedisCore.toFixed(0)} events/s per fully used Redis core; ` +
       `memory ${cluster.capacity.bytesPerQueuedEventPerSink.toFixed(0)} bytes per queued event per sink, ${cluster.capacity.bytesPerDedupeMark.toFixed(0)} bytes per dedupe mark`)
   }
+  const pipelines = figures.pipelines as PipelinesFigures | undefined
+  if (pipelines !== undefined) {
+    lines.push('', 'Scenario 5, Data Pipelines batches beside single reporting webhooks (one gateway, both sources, dedupe, two sinks; alternating rounds)')
+    lines.push('| path | events/s accepted | req/s | events per request | connections | p50 | p99 (per request) | errors | CPU ms/event: gateway | Redis |', '|---|---|---|---|---|---|---|---|---|---|')
+    for (const name of ['reporting', 'pipelines'] as const) {
+      const path = pipelines[name]
+      lines.push(`| ${name} | ${path.eventsPerSecond.toFixed(0)} | ${path.requestsPerSecond.toFixed(0)} | ${path.eventsPerRequest} | ${path.connections} | ${ms(path.latencyMs.p50)} | ${ms(path.latencyMs.p99)} | ${path.errors} | ` +
+        `${path.cpuMsPerEvent.gateway.toFixed(4)} | ${path.cpuMsPerEvent.redis.toFixed(4)} |`)
+    }
+    lines.push(`pipelines / reporting, events/s: ${(pipelines.pipelines.eventsPerSecond / pipelines.reporting.eventsPerSecond).toFixed(2)}×`)
+  }
   const memory = { ...(figures.memoryIngest as Record<string, number> | undefined), ...(figures.memoryEndToEnd as Record<string, number> | undefined) }
   if (Object.keys(memory).length > 0) {
     lines.push('', 'Scenario 3, resident set size (MB): steady = median over the last two thirds of the max-rate runs (half rate: of the half-rate run); peak = VmHWM')
@@ -437,6 +453,12 @@ try {
   if (flags.only === undefined || flags.only === '1') await ingestScenario(redis)
   if (flags.only === undefined || flags.only === '2') await endToEndScenario(redis)
   if (flags.only === undefined || flags.only === 'cluster') await clusterComparison(redis)
+  if (flags.only === undefined || flags.only === 'pipelines') {
+    figures.pipelines = await pipelinesScenario({
+      redis, fixtures: FIXTURES, work, secret, runId, seconds: SECONDS, connections: CONNECTIONS, startGateway, profiling, log
+    })
+    printProfiles('scenario5-ingest')
+  }
   process.stdout.write(report())
   if (flags.json !== undefined) writeFileSync(flags.json, JSON.stringify(figures, null, 2))
 } finally {

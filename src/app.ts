@@ -17,12 +17,11 @@ import { adminRoutes } from './routes/admin.js'
 import { healthRoutes } from './routes/health.js'
 import { storeUnavailable, webhookRoutes } from './routes/webhooks.js'
 import { DeadLetterNow } from './sinks/job.js'
-import { unroutableReason, type RoutableEvent } from './events.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType } from './sources/registry.js'
 import metricsPlugin, { metricsRoute } from '../plugins/metrics/index.js'
 import { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import verifierPlugin from '../plugins/verifier/index.js'
 import dedupePlugin from '../plugins/dedupe/index.js'
-import { dedupeKeyOf } from '../plugins/dedupe/key.js'
 import queuePlugin from '../plugins/queue/index.js'
 import { createQueueBackend } from '../plugins/queue/create.js'
 import reportingPlugin from '../plugins/reporting/index.js'
@@ -148,13 +147,19 @@ async function answerError (error: FastifyError, request: FastifyRequest, reply:
   return await reply.code(status).send({ error: error.code ?? 'internal_error', message: error.message })
 }
 
-/** A replayed quarantined body goes through routing when it has become routable; otherwise back to the dead letters. */
+/**
+ * A replayed quarantined body goes through routing when it has become routable (read as its source
+ * type reads an event); otherwise back to the dead letters.
+ */
 function quarantineReplay (ingestor: Ingestor): JobHandler {
   return async (job) => {
+    const type = findSourceType(job.data.t ?? DEFAULT_SOURCE_TYPE)
+    if (type === undefined) throw new DeadLetterNow(`quarantined: source type '${String(job.data.t)}' is not known`)
     let event: unknown
     try { event = JSON.parse(job.data.b) } catch { event = undefined }
-    const reason = unroutableReason(event)
-    if (reason !== undefined) throw new DeadLetterNow(`quarantined: ${reason}`)
-    await ingestor.route(job.data.s, event as RoutableEvent, { ...job.data, e: dedupeKeyOf(event as RoutableEvent, job.data.b) })
+    const fields = type.fieldsOf(event)
+    if (typeof fields === 'string') throw new DeadLetterNow(`quarantined: ${fields}`)
+    const routable = event as Record<string, unknown>
+    await ingestor.route(job.data.s, routable, { ...job.data, e: type.dedupeKeyOf(routable, job.data.b) }, fields)
   }
 }

@@ -6,6 +6,7 @@
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { USAGE, isRole, parseCommandLine } from './command-line.js'
 import { ROLES } from './app.js'
+import { DEFAULT_SOURCE_TYPE, type SourceType } from './sources/registry.js'
 
 export { USAGE } from './command-line.js'
 
@@ -66,7 +67,9 @@ export async function main (argv: readonly string[]): Promise<number> {
           rate: options.rate ?? SIMULATE_DEFAULTS.rate,
           seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
           json: options.json === true,
-          verbose: options.verbose === true
+          verbose: options.verbose === true,
+          // parseCommandLine has checked it is a known type.
+          sourceType: (options['source-type'] ?? DEFAULT_SOURCE_TYPE) as SourceType
         }, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
       } catch (error) {
         process.stderr.write(`cio-gateway simulate: ${(error as Error).message}\n`)

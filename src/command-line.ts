@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util'
 import { ROLES, type Role } from './app.js'
 import { closest } from './did-you-mean.js'
-import { webhookUrl } from './commands/simulate.js'
+import { DEFAULT_WEBHOOK_PATHS, webhookUrl } from './commands/simulate.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType, knownSourceTypes, unknownSourceTypeMessage } from './sources/registry.js'
 
 interface StringOption { readonly type: 'string', readonly required?: string }
 interface BooleanOption { readonly type: 'boolean', readonly short?: string }
@@ -50,20 +51,25 @@ export const COMMANDS = {
   },
   simulate: {
     usage: 'cio-gateway simulate --url URL [--secret KEY] [--count 100] [--rate 50] [--seed N] [--json] [--verbose]\n' +
+      `                     [--source-type ${knownSourceTypes().join('|')}]\n` +
       '    send realistic signed events (every object type and metric, a few duplicates, one unknown\n' +
-      '    metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET',
+      '    metric) to a running gateway and print the answers; the key is --secret, else $CIO_WEBHOOK_SECRET;\n' +
+      '    --source-type customerio_pipelines sends Data Pipelines batches of 1 to 1,000 events instead',
     options: {
       url: { type: 'string', required: 'simulate needs --url (the gateway, e.g. http://127.0.0.1:8080/webhooks/customerio)' },
       secret: { type: 'string' },
       count: { type: 'number', integer: true, min: 1, max: 1_000_000, problem: '--count must be an integer from 1 to 1000000' },
       rate: { type: 'number', integer: false, min: Number.MIN_VALUE, max: 100_000, problem: '--rate must be a number of events per second above 0, at most 100000' },
       seed: { type: 'number', integer: true, min: 0, max: 2 ** 32 - 1, problem: '--seed must be an integer from 0 to 4294967295' },
+      'source-type': { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' }
     },
-    check: ({ url }) => {
+    check: ({ url, 'source-type': type = DEFAULT_SOURCE_TYPE }) => {
+      const known = findSourceType(String(type))
+      if (known === undefined) return `--source-type: ${unknownSourceTypeMessage(String(type))}`
       try {
-        if (typeof url === 'string') webhookUrl(url)
+        if (typeof url === 'string') webhookUrl(url, DEFAULT_WEBHOOK_PATHS[known.type])
         return undefined
       } catch (error) {
         return (error as Error).message

@@ -3,11 +3,9 @@
  * splicing the raw text so the body is not re-serialised on the common path (SPEC §6 wants the
  * event "as received"); falls back to JSON.stringify when the raw text cannot be spliced safely.
  */
-import type { RoutableEvent } from './events.js'
-
 export interface GatewayStamp { source: string; received_at: string }
 
-export function eventLine (raw: string, event: RoutableEvent, stamp: GatewayStamp): string {
+export function eventLine (raw: string, event: Readonly<Record<string, unknown>>, stamp: GatewayStamp): string {
   const gateway = JSON.stringify(stamp)
   const end = lastNonSpace(raw)
   const spliceable = end > 0 && raw.charCodeAt(end) === 0x7d /* } */ && !/[\r\n\u2028\u2029]/.test(raw) &&

@@ -52,7 +52,7 @@ export function consoleScript (): void {
   })
   stream.addEventListener('tail', (message) => {
     const entry = JSON.parse((message as MessageEvent<string>).data) as {
-      receivedAt: number, source: string, eventId?: string, objectType: string, metric: string, sinks: string[], json: string
+      receivedAt: number, source: string, eventId: string, objectType: string, metric: string, sinks: string[], json: string
     }
     const row = rows.insertRow(0)
     const cell = (text: string): HTMLTableCellElement => {
@@ -62,7 +62,7 @@ export function consoleScript (): void {
     }
     cell(utc(entry.receivedAt))
     cell(entry.source)
-    cell(entry.eventId ?? '–').className = 'id'
+    cell(entry.eventId).className = 'id'
     cell(`${entry.objectType} / ${entry.metric}`)
     cell(entry.sinks.join(', '))
     const details = document.createElement('details')

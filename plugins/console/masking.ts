@@ -9,8 +9,8 @@
  * anywhere once replayed: every sink's redaction.
  */
 import type { GatewayConfig, SinkConfig } from '../../src/config/types.js'
-import type { RoutableEvent } from '../../src/events.js'
 import { RoutingTable } from '../../src/routing.js'
+import type { RoutingFields } from '../../src/sources/definition.js'
 import { redactor, type Redactor } from '../../src/sinks/redact.js'
 import { QUARANTINE_QUEUE } from '../queue/backend.js'
 
@@ -26,11 +26,11 @@ export class Masks {
     return this.mask(queue === QUARANTINE_QUEUE ? [...sinks.keys()] : [queue], event)
   }
 
-  /** The sinks an event goes to under the configuration in force. */
-  routedSinks (source: string, event: RoutableEvent): string[] {
+  /** The sinks an event goes to under the configuration in force; `fields` are its routing fields as its source type reads them. */
+  routedSinks (source: string, event: Readonly<Record<string, unknown>>, fields: RoutingFields): string[] {
     const config = this.current()
     if (this.routing?.config !== config) this.routing = { config, table: new RoutingTable(config.routes) }
-    return this.routing.table.sinksFor(source, event)
+    return this.routing.table.sinksFor(source, event, fields)
   }
 
   mask (sinkNames: readonly string[], event: unknown): unknown {

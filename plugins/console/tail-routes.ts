@@ -59,6 +59,6 @@ function tailFilterOf (input: Input): TailFilter {
 
 /** The same row console.js builds for a streamed event. */
 function tailRow (entry: TailEntry): Html {
-  return html`<tr><td>${time(entry.receivedAt)}</td><td>${entry.source}</td><td class="id">${entry.eventId ?? '–'}</td><td>${entry.objectType} / ${entry.metric}</td>
+  return html`<tr><td>${time(entry.receivedAt)}</td><td>${entry.source}</td><td class="id">${entry.eventId}</td><td>${entry.objectType} / ${entry.metric}</td>
 <td>${entry.sinks.join(', ')}</td><td><details><summary>JSON</summary><pre class="event">${JSON.stringify(JSON.parse(entry.json), null, 2)}</pre></details></td></tr>`
 }

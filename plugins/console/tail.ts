@@ -12,7 +12,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../../src/logger.js'
 import type { AcceptedListener } from '../../src/ingest.js'
-import type { RoutableEvent } from '../../src/events.js'
+import type { SourceEvent } from '../../src/sources/definition.js'
 import type { Masks } from './masking.js'
 
 /** Events kept for a page or a stream that starts. */
@@ -35,7 +35,9 @@ export interface TailFilter {
 export interface TailEntry {
   readonly receivedAt: number
   readonly source: string
-  readonly eventId: string | undefined
+  /** The event's id, or the SHA-256 it is known by when it has none (as in the dead letters). */
+  readonly eventId: string
+  /** Its routing fields, as its source type reads them (a Data Pipelines `track` call: track / its event name). */
   readonly objectType: string
   readonly metric: string
   readonly sinks: readonly string[]
@@ -46,7 +48,7 @@ export interface TailEntry {
 interface Accepted {
   readonly receivedAt: number
   readonly source: string
-  readonly event: RoutableEvent
+  readonly part: SourceEvent
   entry?: TailEntry
 }
 
@@ -136,8 +138,8 @@ export class LiveTail {
     this.unsent = 0
   }
 
-  private readonly accepted: AcceptedListener = (source, event) => {
-    this.ring.push({ receivedAt: this.now(), source, event })
+  private readonly accepted: AcceptedListener = (source, part) => {
+    this.ring.push({ receivedAt: this.now(), source, part })
     if (this.ring.length > TAIL_KEPT) this.ring.shift()
     this.unsent = Math.min(this.unsent + 1, TAIL_KEPT)
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS)
@@ -160,14 +162,14 @@ export class LiveTail {
 
   private entryOf (accepted: Accepted): TailEntry {
     if (accepted.entry !== undefined) return accepted.entry
-    const { source, event } = accepted
-    const sinks = this.masks.routedSinks(source, event)
+    const { source, part: { event, fields, dedupeKey } } = accepted
+    const sinks = this.masks.routedSinks(source, event, fields)
     accepted.entry = {
       receivedAt: accepted.receivedAt,
       source,
-      eventId: typeof event.event_id === 'string' ? event.event_id : undefined,
-      objectType: event.object_type,
-      metric: event.metric,
+      eventId: dedupeKey,
+      objectType: fields.object_type,
+      metric: fields.metric,
       sinks,
       json: JSON.stringify(this.masks.mask(sinks, event))
     }

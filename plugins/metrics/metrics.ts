@@ -1,16 +1,17 @@
 /**
  * Every metric of SPEC §8, on an injected prom-client Registry (tests never touch the global one).
  * Label values are bounded: sources and sinks come from the config, object types and metrics are
- * folded to `other` outside the catalogue, error types are short codes.
+ * folded to `other` outside the source types' catalogues, error types are short codes.
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
-import { METRICS_BY_OBJECT_TYPE } from '../../src/events.js'
+import { allSourceDefinitions } from '../../src/sources/registry.js'
 
 const PREFIX = 'cio_gateway_'
 
-const KNOWN_OBJECT_TYPES = new Set<string>([...Object.keys(METRICS_BY_OBJECT_TYPE), 'report'])
+// Each source type's catalogue, and the reporting poller's report events.
+const KNOWN_OBJECT_TYPES = new Set<string>([...allSourceDefinitions().flatMap((source) => source.knownValues.objectTypes), 'report'])
 const KNOWN_METRICS = new Set<string>([
-  ...Object.values(METRICS_BY_OBJECT_TYPE).flat(),
+  ...allSourceDefinitions().flatMap((source) => source.knownValues.metrics),
   'campaign_metrics', 'newsletter_metrics', 'broadcast_metrics'
 ])
 

@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { JobPayload } from '../../src/sinks/job.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType } from '../../src/sources/registry.js'
 
 /** One dead-letter job as a backend keeps it. */
 export interface StoredDeadLetterJob {
@@ -258,9 +259,13 @@ function rowOf (job: StoredDeadLetterJob, event: JobPayload): { row: DeadLetterR
   }
 }
 
+/** Its routing fields as its source type reads them (`t`, reporting webhooks when absent), as routes and sinks see them. */
 function typesOf (event: JobPayload): { objectType: string | undefined, metric: string | undefined, parsed: unknown } {
   let parsed: unknown = event.b
   try { parsed = JSON.parse(event.b) } catch { /* a quarantined body may not be JSON: shown raw */ }
+  const routing = findSourceType(event.t ?? DEFAULT_SOURCE_TYPE)?.fieldsOf(parsed)
+  if (routing !== undefined && typeof routing !== 'string') return { objectType: routing.object_type, metric: routing.metric, parsed }
+  // Not a routable event (a quarantined body): whatever of the two it has.
   const fields = typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : {}
   return {
     objectType: typeof fields.object_type === 'string' ? fields.object_type : undefined,

@@ -10,6 +10,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayConfig, ReportingConfig } from '../../src/config/types.js'
 import type { Ingestor } from '../../src/ingest.js'
+import type { RoutableEvent } from '../../src/events.js'
 import type { GatewayMetrics } from '../metrics/metrics.js'
 import { AppApiClient } from './app-api.js'
 import { ReportingGauges } from './gauges.js'
@@ -47,7 +48,7 @@ async function reportingPlugin (app: FastifyInstance, options: ReportingPluginOp
   const state = openReportingState(config.queue, retentionFor(reporting.lookbackDays), options.now)
   const counter = new WebhookCounter(state, log)
   counter.start()
-  ingestor.onAccepted((_source, event) => counter.count(event))
+  ingestor.onAccepted((_source, part) => counter.count(part.event as RoutableEvent), (type) => type.reconciled)
 
   let client: AppApiClient | undefined
   let gauges: ReportingGauges | undefined

@@ -1,13 +1,13 @@
 /**
- * The verifier plugin: checks a webhook request against its source's signature scheme
- * (schemes.ts), secrets and tolerance. The ingest route calls `precheckSource` before the body is
- * read and `verifySource` before anything else touches the body.
+ * The verifier plugin: checks a webhook request against its source's signature scheme (the
+ * source type's, src/sources/registry.ts), secrets and tolerance. The ingest route calls
+ * `precheckSource` before the body is read and `verifySource` before anything else touches the body.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SourceConfig } from '../../src/config/types.js'
 import type { RejectReason } from './signature.js'
-import { SIGNATURE_SCHEMES } from './schemes.js'
+import { sourceType } from '../../src/sources/registry.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,9 +25,9 @@ export interface VerifierPluginOptions {
 async function verifierPlugin (app: FastifyInstance, options: VerifierPluginOptions): Promise<void> {
   const now = options.now ?? Date.now
   app.decorate('precheckSource', (source: SourceConfig, request: FastifyRequest) =>
-    SIGNATURE_SCHEMES[source.type].precheck(request.headers))
+    sourceType(source.type).signature.precheck(request.headers))
   app.decorate('verifySource', (source: SourceConfig, request: FastifyRequest, body: Buffer) =>
-    SIGNATURE_SCHEMES[source.type].verify(request.headers, body, { secrets: source.secrets, toleranceMs: source.toleranceMs, nowMs: now() }))
+    sourceType(source.type).signature.verify(request.headers, body, { secrets: source.secrets, toleranceMs: source.toleranceMs, nowMs: now() }))
 }
 
 export default fp(verifierPlugin, { fastify: '5.x', name: 'verifier' })

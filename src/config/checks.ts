@@ -1,14 +1,15 @@
 /**
- * The checks after the schema: each sink's own options, references between sections, and the
+ * The checks after the schema: each source's and sink's own options (by type), references between sections, and the
  * rules no JSON Schema can say. They run even when the schema found problems, so one run of
  * check-config reports everything (SPEC §4); each reads the data defensively and checks only the
  * parts that have the shape it needs, leaving the rest to the schema's messages.
  */
 import ipaddr from 'ipaddr.js'
-import { Type, type TObject } from '@sinclair/typebox'
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDuration } from '../units.js'
 import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
-import { CommonSinkProperties } from './schema.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType, unknownSourceTypeMessage } from '../sources/registry.js'
+import { CommonSinkProperties, CommonSourceProperties } from './schema.js'
 import type { ConfigProblem, Locator } from './problems.js'
 import { validateAgainst } from './validate.js'
 
@@ -25,9 +26,9 @@ type Data = Readonly<Record<string, unknown>>
 export function checkConfig (data: unknown, locator: Locator, env: NodeJS.ProcessEnv): ConfigProblem[] {
   const config = asRecord(data) ?? {}
   return [
+    ...checkSources(config, locator),
     ...checkSinks(config, locator),
     ...checkRoutes(config, locator),
-    ...checkTolerances(config, locator),
     ...checkAdminToken(config, locator),
     ...checkDevelopmentKey(config, locator, env),
     ...checkPortVariable(env)
@@ -40,18 +41,44 @@ export function listenHost (data: unknown, env: NodeJS.ProcessEnv): string {
   return nonEmpty(env.HOST) ?? (typeof host === 'string' ? host : undefined) ?? '0.0.0.0'
 }
 
+const sourceSchemas = new Map<string, TObject>()
 const sinkSchemas = new Map<string, TObject>()
 
-/** A sink type's schema with the options every sink accepts. */
-function sinkSchema (type: string, options: TObject): TObject {
-  let schema = sinkSchemas.get(type)
+/** A type's schema with the options every source (or sink) accepts: unknown keys are errors, as everywhere. */
+function withCommon (schemas: Map<string, TObject>, type: string, common: Record<string, TSchema>, options: TObject): TObject {
+  let schema = schemas.get(type)
   if (schema === undefined) {
-    schema = Type.Object({ ...CommonSinkProperties, ...options.properties }, {
+    schema = Type.Object({ ...common, ...options.properties }, {
       additionalProperties: false, required: ['type', ...(options.required ?? [])]
     })
-    sinkSchemas.set(type, schema)
+    schemas.set(type, schema)
   }
   return schema
+}
+
+/**
+ * Each source against its type's schema, then its type's own rules (a tolerance longer than the
+ * dedupe window), which need options of that shape and a dedupe window that is a duration.
+ */
+function checkSources (config: Data, locator: Locator): ConfigProblem[] {
+  const window = asRecord(config.dedupe)?.window ?? DEFAULT_DEDUPE_WINDOW
+  const context = isDuration(window) ? { dedupeWindowMs: parseDuration(window), dedupeWindow: window } : undefined
+  const problems: ConfigProblem[] = []
+  for (const [name, value] of Object.entries(asRecord(config.sources) ?? {})) {
+    const entry = asRecord(value)
+    // A source without a string type is the schema's to report.
+    if (entry === undefined || typeof entry.type !== 'string') continue
+    const definition = findSourceType(entry.type)
+    if (definition === undefined) {
+      problems.push(locator.problem(['sources', name, 'type'], unknownSourceTypeMessage(entry.type)))
+      continue
+    }
+    const shape = validateAgainst(withCommon(sourceSchemas, definition.type, CommonSourceProperties, definition.schema), entry, ['sources', name], locator)
+    problems.push(...shape)
+    if (shape.length > 0 || context === undefined || definition.problems === undefined) continue
+    for (const { key, message } of definition.problems(entry as Static<typeof definition.schema>, context)) problems.push(locator.problem(['sources', name, key], message))
+  }
+  return problems
 }
 
 function checkSinks (config: Data, locator: Locator): ConfigProblem[] {
@@ -65,7 +92,7 @@ function checkSinks (config: Data, locator: Locator): ConfigProblem[] {
       problems.push(locator.problem(['sinks', name, 'type'], unknownSinkTypeMessage(entry.type)))
       continue
     }
-    problems.push(...validateAgainst(sinkSchema(definition.type, definition.schema), entry, ['sinks', name], locator))
+    problems.push(...validateAgainst(withCommon(sinkSchemas, definition.type, CommonSinkProperties, definition.schema), entry, ['sinks', name], locator))
   }
   return problems
 }
@@ -91,21 +118,6 @@ function checkRoutes (config: Data, locator: Locator): ConfigProblem[] {
   return problems
 }
 
-function checkTolerances (config: Data, locator: Locator): ConfigProblem[] {
-  const window = asRecord(config.dedupe)?.window ?? DEFAULT_DEDUPE_WINDOW
-  if (!isDuration(window)) return []
-  const problems: ConfigProblem[] = []
-  for (const [name, value] of Object.entries(asRecord(config.sources) ?? {})) {
-    const tolerance = asRecord(value)?.tolerance
-    // Both values are named: each matched the duration pattern, so neither can be a secret.
-    if (isDuration(tolerance) && parseDuration(tolerance) > parseDuration(window)) {
-      problems.push(locator.problem(['sources', name, 'tolerance'],
-        `tolerance ${tolerance} is longer than dedupe.window ${window}: replays outside the dedupe window would be accepted`))
-    }
-  }
-  return problems
-}
-
 function checkAdminToken (config: Data, locator: Locator): ConfigProblem[] {
   const token = asRecord(config.admin)?.token
   if (typeof token !== 'string' || token === '' || token.length >= MIN_ADMIN_TOKEN_LENGTH) return []
@@ -122,11 +134,12 @@ function checkDevelopmentKey (config: Data, locator: Locator, env: NodeJS.Proces
   if (isLoopback(host)) return []
   const problems: ConfigProblem[] = []
   for (const [name, value] of Object.entries(asRecord(config.sources) ?? {})) {
-    asList(asRecord(value)?.secrets).forEach((secret, index) => {
+    const source = asRecord(value)
+    const key = source?.type === DEFAULT_SOURCE_TYPE ? 'your reporting webhook\'s signing key (CIO_WEBHOOK_SECRET in the default routes.yaml)' : 'the signing key of this source'
+    asList(source?.secrets).forEach((secret, index) => {
       if (secret !== DEVELOPMENT_KEY) return
       problems.push(locator.problem(['sources', name, 'secrets', index],
-        'is the public development key, accepted only while the webhook listener is on a loopback address (server.host, or HOST, such as 127.0.0.1): ' +
-        'set your reporting webhook\'s signing key (CIO_WEBHOOK_SECRET in the default routes.yaml)'))
+        `is the public development key, accepted only while the webhook listener is on a loopback address (server.host, or HOST, such as 127.0.0.1): set ${key}`))
     })
   }
   return problems

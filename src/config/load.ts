@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseDuration, parseSize } from '../units.js'
 import { sinkDefinition, unknownSinkTypeMessage } from '../registry.js'
+import { findSourceType, unknownSourceTypeMessage, type SourceType } from '../sources/registry.js'
 import { ConfigSchema, type RawConfig, type RawRoute } from './schema.js'
 import { checkConfig } from './checks.js'
 import { ConfigError, Locator, type ConfigProblem } from './problems.js'
@@ -45,16 +46,17 @@ function inFileOrder (problems: readonly ConfigProblem[]): ConfigProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col)
 }
 
+function windowMsOf (raw: RawConfig): number {
+  return parseDuration(raw.dedupe?.window ?? '24h')
+}
+
 function resolve (raw: RawConfig, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
-  const windowMs = parseDuration(raw.dedupe?.window ?? '24h')
+  const windowMs = windowMsOf(raw)
   const sources = new Map<string, SourceConfig>()
-  for (const [name, source] of Object.entries(raw.sources)) {
-    sources.set(name, {
-      name,
-      type: source.type,
-      secrets: source.secrets,
-      toleranceMs: source.tolerance === undefined ? windowMs : parseDuration(source.tolerance)
-    })
+  for (const [name, entry] of Object.entries(raw.sources)) {
+    const definition = findSourceType(entry.type)
+    if (definition === undefined) throw new Error(unknownSourceTypeMessage(entry.type))
+    sources.set(name, { name, type: definition.type as SourceType, ...definition.resolve(entry, { dedupeWindowMs: windowMs, dedupeWindow: raw.dedupe?.window ?? '24h' }) })
   }
   const sinks = new Map<string, SinkConfig>()
   for (const [name, entry] of Object.entries(raw.sinks)) sinks.set(name, resolveSink(name, entry as Record<string, unknown>))

@@ -1,7 +1,8 @@
 /**
  * The JSON Schema of routes.yaml (SPEC §4), written with TypeBox so one definition gives the
- * TypeScript type, the ajv validation and the README's configuration reference. Sink-type options
- * live with each sink (plugins/sinks/<type>/definition.ts) and are checked in a second pass.
+ * TypeScript type, the ajv validation and the README's configuration reference. Source- and
+ * sink-type options live with each type (plugins/sources/<type>/definition.ts,
+ * plugins/sinks/<type>/definition.ts) and are checked in a second pass.
  */
 import { Type, type Static, type TArray, type TString } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
@@ -71,11 +72,15 @@ export const DedupeSchema = Type.Object({
   window: Duration('How long an event_id is remembered per source; a copy inside the window is answered `duplicate`.', '24h')
 }, { ...Strict, description: 'Duplicate suppression.' })
 
-export const SourceSchema = Type.Object({
-  type: Type.Literal('customerio', { description: 'Signature scheme: `customerio` is the reporting-webhook X-CIO-Signature.' }),
-  secrets: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Signing keys; a request signed with any one of them is accepted (for key rotation).' }),
-  tolerance: Type.Optional(Duration('Largest allowed |now - X-CIO-Timestamp|. Defaults to dedupe.window and may not exceed it.'))
-}, { ...Strict, required: ['type', 'secrets'], description: 'A webhook source, served at POST /webhooks/<name>.' })
+/** Signing keys: every source type has them. */
+export const SourceSecrets = Type.Array(Type.String({ minLength: 1 }), {
+  minItems: 1, description: 'Signing keys; a request signed with any one of them is accepted (for key rotation).'
+})
+
+/** Options every source has, whatever its type; each type adds its own (plugins/sources/<type>/definition.ts). */
+export const CommonSourceProperties = {
+  type: Type.String({ description: 'The source type: how requests are signed and what their bodies hold (see the source types below).' })
+}
 
 export const BatchSchema = Type.Object({
   max_events: Type.Integer({ minimum: 1, maximum: 10000, description: 'Most events in one batch.' }),
@@ -129,10 +134,11 @@ export const ConfigSchema = Type.Object({
   queue: Type.Optional(Type.Partial(QueueSchema)),
   quarantine: Type.Optional(Type.Partial(QuarantineSchema)),
   dedupe: Type.Optional(Type.Partial(DedupeSchema)),
-  sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), SourceSchema, {
+  // Each source's options are checked against its type's schema (src/config/checks.ts).
+  sources: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), Type.Object({ type: Type.String() }, { required: ['type'] }), {
     ...Strict,
     expected: 'a source name of lowercase letters, digits, _ and -, starting with a letter or digit (it is the URL path /webhooks/<name>)',
-    minProperties: 1, description: 'Webhook sources by name.'
+    minProperties: 1, description: 'Webhook sources by name, each served at POST /webhooks/<name>.'
   }),
   sinks: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' }),
     Type.Object({ type: Type.String() }, { required: ['type'] }), {

@@ -1,10 +1,13 @@
 /** The configuration after validation, with durations and sizes turned into numbers. */
 import type { BatchSettings, RetrySettings } from '../sinks/contract.js'
+import type { SourceType } from '../sources/registry.js'
 
 export interface SourceConfig {
   readonly name: string
-  readonly type: 'customerio'
+  /** Its type in the source registry (src/sources/registry.ts): signature scheme and body shape. */
+  readonly type: SourceType
   readonly secrets: readonly string[]
+  /** Largest allowed distance of a signed timestamp from now; the dedupe window for schemes that sign none. */
   readonly toleranceMs: number
 }
 

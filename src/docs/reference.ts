@@ -5,8 +5,9 @@
  */
 import { Registry } from 'prom-client'
 import type { TSchema } from '@sinclair/typebox'
-import { BatchSchema, CommonSinkProperties, ConfigSchema, RetrySchema, RouteSchema, SourceSchema } from '../config/schema.js'
+import { BatchSchema, CommonSinkProperties, CommonSourceProperties, ConfigSchema, RetrySchema, RouteSchema } from '../config/schema.js'
 import { allSinkDefinitions } from '../registry.js'
+import { allSourceDefinitions } from '../sources/registry.js'
 import { GatewayMetrics } from '../../plugins/metrics/metrics.js'
 import { renderEnvironmentReference } from './environment.js'
 import { USAGE } from '../cli.js'
@@ -100,7 +101,8 @@ export function renderConfigReference (): string {
     topSection('queue'),
     topSection('quarantine'),
     topSection('dedupe'),
-    section('`sources.<name>`', SourceSchema.description, '', SourceSchema),
+    `### \`sources.<name>\`: options of every source type\n\nA webhook source, served at POST /webhooks/<name>.\n\n${table('', CommonSourceProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
+    ...allSourceDefinitions().map((definition) => section(`\`sources.<name>\` of \`type: ${definition.type}\``, definition.summary, '', definition.schema)),
     `### \`sinks.<name>\`: options of every sink type\n\n${table('', CommonSinkProperties as unknown as Record<string, SchemaLike>, ['type'])}\n`,
     section('`sinks.<name>.batch`', `${BatchSchema.description} Every key is optional; the defaults depend on the sink type:\n\n${batchDefaultsTable()}`, 'batch.', CommonSinkProperties.batch, 'by sink type'),
     section('`sinks.<name>.retry`', RetrySchema.description, 'retry.', RetrySchema)

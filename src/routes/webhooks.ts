@@ -87,15 +87,16 @@ export async function webhookRoutes (app: FastifyInstance, options: WebhookRoute
       const rejected = app.verifySource(source, request, body)
       if (rejected !== undefined) return await refuse(request, reply, source.name, rejected)
       try {
-        const status = await ingestor.ingest(source.name, body, Date.now())
-        return await reply.code(200).send({ status })
+        return await reply.code(200).send(await ingestor.ingest(source, body, Date.now()))
       } catch (error) {
         if (!(error instanceof StoreUnavailable)) throw error
         const reason = error.reason
         app.metrics.ingestUnavailable.inc({ source: source.name, reason })
         // A warning, not an error: the gateway works as designed (Customer.io retries); the cause is logged where it happens.
+        // `stored`: of a request of several events, what was stored before the failure (its retry finds those duplicate).
         const cause = (error.cause as Error | undefined)?.message
-        throttle.write(`503:${source.name}:${reason}`, (count) => request.log.warn({ source: source.name, reason, cause, count }, 'event not stored: answered 503 with Retry-After'))
+        const stored = error.stored
+        throttle.write(`503:${source.name}:${reason}`, (count) => request.log.warn({ source: source.name, reason, cause, stored, count }, 'event not stored: answered 503 with Retry-After'))
         return await storeUnavailable(reply, reason)
       }
     } finally {

@@ -98,7 +98,8 @@ export function planSimulation (options: PlanOptions): Plan {
   return { sends, coversCatalog }
 }
 
-function weightedPair (random: () => number): readonly [string, string] {
+/** An (object_type, metric) pair drawn in the proportions of a typical workspace's traffic. */
+export function weightedPair (random: () => number): readonly [string, string] {
   const objectType = pick(Object.entries(OBJECT_TYPE_WEIGHTS), random)
   const metrics = METRICS_BY_OBJECT_TYPE[objectType as keyof typeof METRICS_BY_OBJECT_TYPE] as readonly string[]
   const weights = objectType === 'customer' ? CUSTOMER_METRIC_WEIGHTS : METRIC_WEIGHTS
@@ -124,21 +125,34 @@ function shuffle<T> (items: T[], random: () => number): void {
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 
-class EventFactory {
+/** A reporting-webhook event as the simulator sends it. */
+export interface SimulatedEvent {
+  event_id: string
+  object_type: string
+  metric: string
+  timestamp: number
+  data: Record<string, unknown>
+}
+
+/** Realistic events of a workspace of 40 people: ids, recipients, origins and failures as Customer.io writes them. */
+export class EventFactory {
   private readonly people = 40
 
   constructor (private readonly random: () => number, private readonly now: () => number) {}
 
   send (kind: SendKind, objectType: string, metric: string): PlannedSend {
-    const eventId = this.ulid()
-    const event = {
-      event_id: eventId,
+    const event = this.event(objectType, metric)
+    return { kind, eventId: event.event_id, objectType, metric, body: JSON.stringify(event) }
+  }
+
+  event (objectType: string, metric: string): SimulatedEvent {
+    return {
+      event_id: this.ulid(),
       object_type: objectType,
       metric,
       timestamp: Math.floor(this.now() / 1000) - this.int(120),
       data: objectType === 'customer' || this.customerLevel(objectType, metric) ? this.customerData(metric) : this.messageData(objectType, metric)
     }
-    return { kind, eventId, objectType, metric, body: JSON.stringify(event) }
   }
 
   /** Half of the email unsubscribes are customer-level (no delivery), as Customer.io sends them. */
@@ -187,7 +201,7 @@ class EventFactory {
     }
   }
 
-  private person (): Person {
+  person (): Person {
     const n = this.int(this.people)
     return { id: String(1000 + n), email: `person${n}@example.com`, phone: `+1202555${String(100 + n).padStart(4, '0')}`, cioId: `d9c1060${String(n).padStart(5, '0')}` }
   }
@@ -199,7 +213,7 @@ class EventFactory {
   }
 
   /** 26 Crockford base-32 characters: 48 bits of milliseconds, then 80 random bits (the ULID layout). */
-  private ulid (): string {
+  ulid (): string {
     let time = this.now()
     let head = ''
     for (let n = 0; n < 10; n++) {
@@ -211,14 +225,14 @@ class EventFactory {
     return head + tail
   }
 
-  private int (below: number): number {
+  int (below: number): number {
     return Math.floor(this.random() * below)
   }
 }
 
-interface Person { id: string, email: string, phone: string, cioId: string }
+export interface Person { id: string, email: string, phone: string, cioId: string }
 
-function pickFrom<T> (items: readonly T[], random: () => number): T {
+export function pickFrom<T> (items: readonly T[], random: () => number): T {
   return items[Math.floor(random() * items.length)] as T
 }
 

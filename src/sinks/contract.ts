@@ -4,17 +4,27 @@
  * worker's job (src/sinks/worker-runtime.ts), never the sink's.
  */
 import type { Logger } from '../logger.js'
-import type { RoutableEvent } from '../events.js'
 
 /** One event as a sink receives it. */
 export interface DeliveryEvent {
-  /** Customer.io's event_id, or the SHA-256 of the raw body when it has none. */
+  /** The event's id (a reporting webhook's event_id, a Data Pipelines messageId), or the SHA-256 of its raw text when it has none. */
   readonly eventId: string
   readonly source: string
+  /** The type of that source, which says how `event` is shaped: `customerio` (reporting webhooks), `customerio_pipelines`. */
+  readonly sourceType: string
+  /**
+   * The routing fields, as routes matched them: a reporting webhook's own `object_type` and
+   * `metric`; for Data Pipelines the call type (`track`, `identify`, …) and the event name of a
+   * `track` call, else the call type.
+   */
+  readonly objectType: string
+  readonly metric: string
+  /** When the event happened, ms since the epoch: its own time (Customer.io's timestamp) when usable, else `receivedAt`. */
+  readonly timeMs: number
   /** When the gateway acked the event, ms since the epoch. */
   readonly receivedAt: number
   /** The event object as received (after the sink's redaction, if any). */
-  readonly event: RoutableEvent
+  readonly event: Readonly<Record<string, unknown>>
   /** The event's JSON text as received (re-serialised only when this sink redacts fields). */
   readonly body: string
   /** The event as one NDJSON line (no newline), with the `_gateway` field added. */

@@ -4,10 +4,12 @@ export interface JobPayload {
   readonly s: string
   /** receipt time, ms since the epoch */
   readonly r: number
-  /** raw body, UTF-8 */
+  /** the event's raw text (of a batch, the member's own), UTF-8 */
   readonly b: string
   /** dedupe key: event_id, or sha256 of the body */
   readonly e: string
+  /** source type, when not `customerio`: how the body is read (routing fields, event time) */
+  readonly t?: string
 }
 
 /**

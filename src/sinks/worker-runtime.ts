@@ -4,7 +4,8 @@
  */
 import type { Logger } from '../logger.js'
 import { PermanentSinkError, describeError, errorTypeOf } from '../errors.js'
-import type { RoutableEvent } from '../events.js'
+import { DEFAULT_SOURCE_TYPE, findSourceType, sourceType } from '../sources/registry.js'
+import type { RoutingFields } from '../sources/definition.js'
 import { eventLine } from '../event-line.js'
 import { LogThrottle } from '../log-throttle.js'
 import type { GatewayMetrics } from '../../plugins/metrics/metrics.js'
@@ -13,6 +14,9 @@ import type { DeliveryEvent, Sink } from './contract.js'
 import { Batcher } from './batcher.js'
 import { DeadLetterNow, type JobView } from './job.js'
 import { redactor } from './redact.js'
+
+/** Fields of a job whose event its source type cannot route (stored before that type changed): delivered all the same. */
+const UNKNOWN_FIELDS: RoutingFields = { object_type: 'unknown', metric: 'unknown' }
 
 export class SinkRuntime {
   private readonly batcher: Batcher
@@ -82,13 +86,18 @@ export class SinkRuntime {
   }
 
   private toDeliveryEvent (job: JobView): DeliveryEvent {
-    const { s: source, r: receivedAt, b: raw, e: eventId } = job.data
-    const received = JSON.parse(raw) as RoutableEvent
-    const event = this.redact === undefined ? received : this.redact(received) as RoutableEvent
+    const { s: source, r: receivedAt, b: raw, e: eventId, t: sourceTypeName } = job.data
+    const received = JSON.parse(raw) as Record<string, unknown>
+    // Routing fields and event time come from the event as received, before any redaction.
+    const type = findSourceType(sourceTypeName ?? DEFAULT_SOURCE_TYPE) ?? sourceType(DEFAULT_SOURCE_TYPE)
+    const fields = type.fieldsOf(received)
+    const { object_type: objectType, metric } = typeof fields === 'string' ? UNKNOWN_FIELDS : fields
+    const timeMs = type.eventTimeMs(received) ?? receivedAt
+    const event = this.redact === undefined ? received : this.redact(received) as Record<string, unknown>
     const stamp = { source, received_at: new Date(receivedAt).toISOString() }
     const body = event === received ? raw : JSON.stringify(event)
     const line = eventLine(body, event, stamp)
-    return { eventId, source, receivedAt, event, body, line, size: Buffer.byteLength(line) }
+    return { eventId, source, sourceType: type.type, objectType, metric, timeMs, receivedAt, event, body, line, size: Buffer.byteLength(line) }
   }
 
   private async deliverBatch (batch: readonly DeliveryEvent[]): Promise<ReadonlyMap<number, Error>> {

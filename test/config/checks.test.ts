@@ -63,3 +63,36 @@ t.test('the default routes.yaml: npm start works with no environment, on loopbac
   const exposed = parseConfig(DEFAULT_ROUTES, 'routes.yaml', { HOST: '0.0.0.0', CIO_WEBHOOK_SECRET: 'the-real-signing-key' })
   t.same({ host: exposed.server.host, secrets: exposed.sources.get('customerio')?.secrets }, { host: '0.0.0.0', secrets: ['the-real-signing-key'] })
 })
+
+t.test('a Data Pipelines source with the development key is refused off loopback too, told to set its own key', async (t) => {
+  const yaml = yamlWith({ host: '0.0.0.0' }).replace('sources:\n', 'sources:\n  pipelines: { type: customerio_pipelines, secrets: [dev-signing-key] }\n')
+  t.same(problemsOf(yaml), [
+    'routes.yaml:5:54 sources.pipelines.secrets[0]: is the public development key, accepted only while the webhook listener is on a loopback address ' +
+      '(server.host, or HOST, such as 127.0.0.1): set the signing key of this source'
+  ])
+})
+
+t.test('each source is checked against its type, in the same run as the rest of the file', async (t) => {
+  const yaml = `server: { port: 70000 }
+dedupe: { window: 24h }
+sources:
+  customerio: { type: customerio, secrets: [k], tolerence: 5m }
+  pipelines: { type: customerio_pipelines, secrets: [k], tolerance: 5m }
+  late: { type: customerio, secrets: [k], tolerance: 48h }
+sinks:
+  local: { type: file, path: ./data }
+routes:
+  - { name: everything, match: {}, sinks: [local] }
+`
+  t.same(problemsOf(yaml), [
+    'routes.yaml:1:17 server.port: must be at most 65535',
+    "routes.yaml:4:49 sources.customerio.tolerence: unknown key (did you mean 'tolerance'?)",
+    'routes.yaml:5:58 sources.pipelines.tolerance: unknown key',
+    'routes.yaml:6:54 sources.late.tolerance: tolerance 48h is longer than dedupe.window 24h: replays outside the dedupe window would be accepted'
+  ], 'a tolerance is the reporting-webhook type\'s option, and its rule is that type\'s')
+  t.same(problemsOf(yaml.replace('window: 24h', 'window: soon').replace('port: 70000', 'port: 8080')), [
+    'routes.yaml:2:19 dedupe.window: must be a duration such as 500ms, 30s, 5m, 24h or 7d (got a string of 4 characters)',
+    "routes.yaml:4:49 sources.customerio.tolerence: unknown key (did you mean 'tolerance'?)",
+    'routes.yaml:5:58 sources.pipelines.tolerance: unknown key'
+  ], 'without a dedupe window to compare with, no tolerance is judged')
+})

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { parseConfig, ConfigError } from '../../src/config/load.js'
 import { knownSinkTypes } from '../../src/registry.js'
+import { knownSourceTypes } from '../../src/sources/registry.js'
 
 const VALID = `
 sources:
@@ -150,5 +151,32 @@ routes:
   t.same(problemsOf(yaml), [
     'routes.yaml:3:62 sources.customerio.tolerance: tolerance 2h is longer than dedupe.window 1h: replays outside the dedupe window would be accepted',
     "routes.yaml:8:13 routes[1].name: route name 'a' is already used by routes[0]"
+  ])
+})
+
+t.test('source types: each with its own options; an unknown type names the known ones', async (t) => {
+  const yaml = `dedupe: { window: 12h }
+sources:
+  customerio: { type: customerio, secrets: [k] }
+  pipelines: { type: customerio_pipelines, secrets: [p1, p2] }
+sinks:
+  local: { type: file, path: x }
+routes: []
+`
+  const config = parseConfig(yaml, 'routes.yaml', {})
+  t.same(config.sources.get('pipelines'), { name: 'pipelines', type: 'customerio_pipelines', secrets: ['p1', 'p2'], toleranceMs: 12 * 3600_000 },
+    'no timestamp is signed: the dedupe window is its only replay protection')
+  t.same(problemsOf(yaml.replace('type: customerio_pipelines', 'type: segment')), [
+    `routes.yaml:4:22 sources.pipelines.type: source type 'segment' is not known (known: ${knownSourceTypes().join(', ')})`
+  ])
+  t.same(knownSourceTypes(), ['customerio', 'customerio_pipelines'])
+  t.same(problemsOf(yaml.replace('secrets: [p1, p2] }', 'secrets: [p1], tolerance: 1h }')), [
+    'routes.yaml:4:59 sources.pipelines.tolerance: unknown key'
+  ], 'tolerance belongs to the reporting-webhook scheme only')
+  t.same(problemsOf(yaml.replace('secrets: [p1, p2]', 'secrets: []')), [
+    'routes.yaml:4:53 sources.pipelines.secrets: must list at least one entry'
+  ])
+  t.same(problemsOf(yaml.replace('{ type: customerio_pipelines, secrets: [p1, p2] }', '{ secrets: [p1] }')), [
+    "routes.yaml:4:14 sources.pipelines: missing required key 'type'"
   ])
 })

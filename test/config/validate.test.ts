@@ -5,8 +5,9 @@
 import t from 'tap'
 import type { TSchema } from '@sinclair/typebox'
 import { parseConfig, ConfigError } from '../../src/config/load.js'
-import { ConfigSchema, CommonSinkProperties } from '../../src/config/schema.js'
+import { ConfigSchema, CommonSinkProperties, CommonSourceProperties } from '../../src/config/schema.js'
 import { allSinkDefinitions } from '../../src/registry.js'
+import { allSourceDefinitions } from '../../src/sources/registry.js'
 
 function problemsOf (yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {
@@ -52,7 +53,7 @@ sources:
 sinks:
   "warehouse 2": { type: file, path: x }
   crm: { type: webhook, url: "https://crm.example.com/hooks", headers: { "X Token": t } }
-  lake: { type: bigquery, dataset: "my-dataset", table: "events-{object_type}", batch: { max_events: 0 } }
+  lake: { type: bigquery, dataset: "my-dataset", table: "events-{object_type}", batch: { max_events: 0 }, pipelines_table: "cdp-{source}" }
   files: { type: file, path: "", redact: ["data..email"] }
 routes:
   - { name: "", match: { metrc: bounced, object_type: [] }, sinks: [] }
@@ -66,11 +67,13 @@ reporting: { region: mars }
     'routes.yaml:3:27 queue.high_water_mark: must be at least 1',
     'routes.yaml:5:44 sources.customerio.secrets: must list at least one entry',
     'routes.yaml:6:3 sources.Partner: must be a source name of lowercase letters, digits, _ and -, starting with a letter or digit (it is the URL path /webhooks/<name>)',
+    "routes.yaml:6:20 sources.Partner.type: source type 'segment' is not known (known: customerio, customerio_pipelines)",
     'routes.yaml:8:3 sinks.warehouse 2: must be a sink name of letters, digits, _ and -, starting with a letter or digit',
     'routes.yaml:9:74 sinks.crm.headers.X Token: must be a header name of letters, digits and -',
     'routes.yaml:10:36 sinks.lake.dataset: must be made of letters, digits and _ (got a string of 10 characters)',
     'routes.yaml:10:57 sinks.lake.table: must be made of letters, digits, _ and the placeholders {object_type} and {source} (got a string of 20 characters)',
     'routes.yaml:10:102 sinks.lake.batch.max_events: must be at least 1',
+    'routes.yaml:10:124 sinks.lake.pipelines_table: must be made of letters, digits, _ and the placeholders {object_type} and {source} (got a string of 12 characters)',
     'routes.yaml:11:30 sinks.files.path: must not be empty',
     'routes.yaml:11:43 sinks.files.redact[0]: must be a dotted path such as data.recipient (got a string of 11 characters)',
     'routes.yaml:13:13 routes[0].name: must not be empty',
@@ -84,7 +87,9 @@ reporting: { region: mars }
 
 t.test('a source of an unknown type, a section without entries', async (t) => {
   t.same(problemsOf('sources: {}\nsinks: {}\nroutes: []\n'), ['routes.yaml:1:10 sources: must have at least one entry'])
-  t.same(problemsOf('sources:\n  partner: { type: segment, secrets: [k] }\nsinks: {}\nroutes: []\n'), ['routes.yaml:2:20 sources.partner.type: must be customerio'])
+  t.same(problemsOf('sources:\n  partner: { type: segment, secrets: [k] }\nsinks: {}\nroutes: []\n'), [
+    "routes.yaml:2:20 sources.partner.type: source type 'segment' is not known (known: customerio, customerio_pipelines)"
+  ])
 })
 
 /** Every string schema with a pattern, anywhere under `schema`, with its place. */
@@ -106,6 +111,8 @@ function patterns (schema: unknown, place: string, found: { place: string, expec
 t.test('every pattern in the schemas says in words what it expects', async (t) => {
   const schemas: [string, TSchema | Record<string, TSchema>][] = [
     ['routes.yaml', ConfigSchema],
+    ['sources.<name>', CommonSourceProperties],
+    ...allSourceDefinitions().map((definition): [string, TSchema] => [`sources.<${definition.type}>`, definition.schema]),
     ['sinks.<name>', CommonSinkProperties],
     ...allSinkDefinitions().map((definition): [string, TSchema] => [`sinks.<${definition.type}>`, definition.schema])
   ]

@@ -38,7 +38,7 @@ export interface Built {
   prefix: string
 }
 
-export function defaultYaml (options: { redis: boolean, extraSinks?: string, routes?: string }): string {
+export function defaultYaml (options: { redis: boolean, extraSources?: string, extraSinks?: string, routes?: string }): string {
   return `
 server: { body_limit: 64kb }
 queue:
@@ -47,6 +47,7 @@ queue:
 dedupe: { window: 24h }
 sources:
   customerio: { type: customerio, secrets: ["${TEST_SECRET}"] }
+${options.extraSources ?? ''}
 sinks:
   local:
     type: file

@@ -32,8 +32,11 @@ export interface RunningSink {
   readonly config: SinkConfig
   readonly registry: Registry
   readonly runtime: SinkRuntime
-  /** Enqueues each event as one job, the way ingest does. Answers the receipt time used. */
-  send (events: readonly Record<string, unknown>[], options?: { source?: string, receivedAt?: number }): Promise<number>
+  /**
+   * Enqueues each event as one job, the way ingest does (`sourceType` as a source of that type
+   * writes it; reporting webhooks when absent). Answers the receipt time used.
+   */
+  send (events: readonly Record<string, unknown>[], options?: { source?: string, receivedAt?: number, sourceType?: string }): Promise<number>
   /** Waits until `total` jobs have finished (delivered or dead-lettered) and nothing is pending. */
   settled (total: number, ms?: number): Promise<QueueCounts>
   deadLetters (): Promise<DeadLetter[]>
@@ -79,11 +82,12 @@ routes: []
       const receivedAt = options.receivedAt ?? Date.now()
       for (const event of events) {
         const body = JSON.stringify(event)
-        const eventId = typeof event.event_id === 'string' ? event.event_id : randomUUID()
+        const id = event.event_id ?? event.messageId
+        const eventId = typeof id === 'string' ? id : randomUUID()
         await backend.enqueue({
           source: options.source ?? 'customerio',
           dedupeKey: eventId,
-          payload: { s: options.source ?? 'customerio', r: receivedAt, b: body, e: eventId },
+          payload: { s: options.source ?? 'customerio', r: receivedAt, b: body, e: eventId, ...(options.sourceType === undefined ? {} : { t: options.sourceType }) },
           sinks: [{ name: SINK_NAME, retry: config.retry }]
         })
       }

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { build, defaultYaml, eventually, sampleValue } from '../helpers/app.js'
 import { REDIS_URL, redisBackend } from '../helpers/redis.js'
-import { sampleEvent, signedHeaders } from '../helpers/sign.js'
+import { PIPELINES_SECRET, pipelinesHeaders, sampleEvent, samplePipelinesEvent, signedHeaders } from '../helpers/sign.js'
 import { EmbeddedBackend } from '../../plugins/queue/embedded-backend.js'
 import type { QueueBackend } from '../../plugins/queue/backend.js'
 import type { GatewayConfig } from '../../src/config/types.js'
@@ -28,7 +28,7 @@ async function post (app: FastifyInstance, body: string): Promise<{ statusCode: 
 async function gateway (t: Test, mode: Mode, settings: { queue?: string, quarantine?: string, role?: 'ingest' }): Promise<{ app: FastifyInstance, prefix: string, registry: Registry, dropped: Map<QuarantineDrop, number> }> {
   const dropped = new Map<QuarantineDrop, number>()
   const onQuarantineDropped = (reason: QuarantineDrop, events: number): void => { dropped.set(reason, (dropped.get(reason) ?? 0) + events) }
-  let yaml = defaultYaml({ redis: mode === 'redis' })
+  let yaml = defaultYaml({ redis: mode === 'redis', extraSources: `  pipelines: { type: customerio_pipelines, secrets: ["${PIPELINES_SECRET}"] }` })
   if (settings.queue !== undefined) yaml = yaml.replace('prefix: "{{prefix}}"', `prefix: "{{prefix}}"\n  ${settings.queue}`)
   if (settings.quarantine !== undefined) yaml = `quarantine: ${settings.quarantine}\n${yaml}`
   const backend = (config: GatewayConfig): QueueBackend => mode === 'redis'
@@ -43,6 +43,18 @@ const silent = { info () {}, warn () {}, error () {}, debug () {}, fatal () {}, 
 /** A signed body that is not an event: quarantined. */
 function garbage (label: string, size = 1000): string {
   return `not json: ${label} ` + 'x'.repeat(size)
+}
+
+/** A signed Data Pipelines batch of `members`. */
+async function postBatch (app: FastifyInstance, members: readonly unknown[]): Promise<{ statusCode: number, json: unknown }> {
+  const body = JSON.stringify(members)
+  const response = await app.inject({ method: 'POST', url: '/webhooks/pipelines', headers: pipelinesHeaders(body), payload: body })
+  return { statusCode: response.statusCode, json: response.json() }
+}
+
+/** A Data Pipelines member that is not an event (a track call without its event name): quarantined on its own. */
+function malformedMember (label: string): Record<string, unknown> {
+  return { type: 'track', messageId: label, userId: '42' }
 }
 
 async function failedQuarantine (app: FastifyInstance): Promise<number> {
@@ -95,6 +107,25 @@ for (const mode of ['redis', 'embedded'] as const) {
     const kept = (await app.queueBackend.deadLetters('_quarantine', 10)).map((letter) => String(letter.event).slice(0, 16))
     t.same(kept, ['not json: body 4', 'not json: body 3', 'not json: body 2'], 'the newest three are kept')
     t.equal(dropped.get('max_age'), undefined)
+  })
+
+  t.test(`${mode}: malformed Data Pipelines members take the same quarantine: each deduped and bounded by max_events`, async (t) => {
+    const { app, dropped } = await gateway(t, mode, { quarantine: '{ max_events: 3 }' })
+    const members = [0, 1, 2, 3].map((i) => malformedMember(`member ${i}`))
+    t.same(await postBatch(app, [...members, samplePipelinesEvent()]), { statusCode: 200, json: { accepted: 1, duplicate: 0, unrouted: 0, quarantined: 4 } })
+    t.same(await postBatch(app, [members[0], members[3]]), { statusCode: 200, json: { accepted: 0, duplicate: 2, unrouted: 0, quarantined: 0 } },
+      'resent members are duplicates')
+    await eventually(async () => dropped.get('max_events') === 1 && await failedQuarantine(app) === 3 ? true : undefined, 5000, 'one dropped, three kept')
+  })
+
+  t.test(`${mode}: malformed Data Pipelines members are held against the high-water mark`, async (t) => {
+    const { app } = await gateway(t, mode, { queue: 'high_water_mark: 2', role: 'ingest' })
+    t.same(await postBatch(app, [samplePipelinesEvent(), samplePipelinesEvent()]), { statusCode: 200, json: { accepted: 2, duplicate: 0, unrouted: 0, quarantined: 0 } })
+    const refused = await eventually(async () => {
+      const answer = await postBatch(app, [malformedMember(`over the mark ${Date.now()}`)])
+      return answer.statusCode === 503 ? answer : undefined
+    }, 5000, 'a 503 at the mark')
+    t.same(refused.json, { error: 'store_unavailable', reason: 'high_water_mark' })
   })
 
   t.test(`${mode}: quarantined bodies older than max_age are dropped and counted`, async (t) => {

@@ -15,6 +15,9 @@ t.test('each command with its options', async (t) => {
   t.same(parseCommandLine(['simulate', '--url', 'http://127.0.0.1:8080', '--secret', 'k', '--count', '200', '--rate', '0.5', '--seed', '7', '--json', '-v']), {
     command: 'simulate', options: { url: 'http://127.0.0.1:8080', secret: 'k', count: 200, rate: 0.5, seed: 7, json: true, verbose: true }
   })
+  t.same(parseCommandLine(['simulate', '--url', 'http://127.0.0.1:8080', '--source-type', 'customerio_pipelines']), {
+    command: 'simulate', options: { url: 'http://127.0.0.1:8080', 'source-type': 'customerio_pipelines' }
+  })
   for (const argv of [['--help'], ['-h'], ['check-config', '--help'], ['simulate', '--bogus', '-h']]) t.same(parseCommandLine(argv), { help: true }, argv.join(' '))
 })
 
@@ -38,7 +41,9 @@ t.test('a stray argument, an unknown option or a missing value is an error, not 
     'simulate --url http://127.0.0.1:8080 --count 0': '--count must be an integer from 1 to 1000000',
     'simulate --url http://127.0.0.1:8080 --count 1.5': '--count must be an integer from 1 to 1000000',
     'simulate --url http://127.0.0.1:8080 --rate fast': '--rate must be a number of events per second above 0, at most 100000',
-    'simulate --url http://127.0.0.1:8080 --seed -1': '--seed needs a value'
+    'simulate --url http://127.0.0.1:8080 --seed -1': '--seed needs a value',
+    'simulate --url http://127.0.0.1:8080 --source-type segment': "--source-type: source type 'segment' is not known (known: customerio, customerio_pipelines)",
+    'simulate --url http://127.0.0.1:8080 --source-type': '--source-type needs a value'
   }
   for (const [line, error] of Object.entries(errors)) t.same(parseCommandLine(line.split(' ')), { error }, line)
 })
@@ -49,8 +54,13 @@ t.test('simulate --url says what a URL needs', async (t) => {
   for (const url of ['127.0.0.1:18080', 'localhost:8080', 'ftp://127.0.0.1/webhooks/customerio', 'http://']) {
     t.same(parseCommandLine(['simulate', '--url', url]), { error: needed }, url)
   }
+  t.same(parseCommandLine(['simulate', '--source-type', 'customerio_pipelines', '--url', 'localhost:8080']), {
+    error: '--url needs a whole URL with its scheme (http:// or https://) and host, e.g. http://127.0.0.1:8080/webhooks/pipelines ' +
+      '(the path is /webhooks/<source>; a URL without one posts to /webhooks/pipelines)'
+  }, 'a Data Pipelines URL without a path posts to /webhooks/pipelines')
 })
 
 t.test('the usage names every command', async (t) => {
   for (const name of Object.keys(COMMANDS)) t.match(USAGE, name === 'serve' ? 'cio-gateway [serve]' : `cio-gateway ${name} `)
+  t.match(USAGE, /^ {2}cio-gateway simulate --url URL .*\n {23}\[--source-type customerio\|customerio_pipelines\]$/m, 'simulate names the source types')
 })

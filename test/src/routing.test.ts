@@ -59,3 +59,15 @@ t.test('unknown object types and metrics route like any other value', async (t) 
   const routing = table(`  - { name: everything, match: { object_type: "*" }, sinks: [a] }`)
   t.same(routing.sinksFor('customerio', { object_type: 'hologram', metric: 'beamed' }), ['a'])
 })
+
+t.test('routing fields of another source type: object_type and metric from the fields, dotted paths from the event', async (t) => {
+  const routing = table(`  - { name: deliveries, match: { metric: [delivered, "Email Delivered"] }, sinks: [a] }
+  - { name: tracks, match: { object_type: track, properties.campaign_id: "5" }, sinks: [b] }
+  - { name: identifies, match: { object_type: identify }, sinks: [c] }`)
+  const track = { type: 'track', event: 'Email Delivered', properties: { campaign_id: 5 } }
+  t.same(routing.sinksFor('pipelines', track, { object_type: 'track', metric: 'Email Delivered' }), ['a', 'b'])
+  t.same(routing.sinksFor('pipelines', { ...track, properties: { campaign_id: 6 } }, { object_type: 'track', metric: 'Email Delivered' }), ['a'])
+  t.same(routing.sinksFor('pipelines', { type: 'identify', traits: {} }, { object_type: 'identify', metric: 'identify' }), ['c'])
+  t.same(routing.sinksFor('pipelines', { object_type: 'identify', metric: 'delivered', type: 'page' }, { object_type: 'page', metric: 'page' }), [],
+    'the fields decide, not same-named keys of the event')
+})

@@ -5,6 +5,12 @@ import { Duration } from '../../../src/config/schema.js'
 import { parseDuration } from '../../../src/units.js'
 import { lazySink } from '../../../src/sinks/lazy.js'
 
+/** A table name, with placeholders replaced per event. */
+const TABLE_NAME = {
+  pattern: '^([A-Za-z0-9_]|\\{object_type\\}|\\{source\\})+$',
+  expected: 'made of letters, digits, _ and the placeholders {object_type} and {source}'
+}
+
 export const bigquerySink = defineSink({
   type: 'bigquery',
   summary: 'Streams events into a BigQuery table (insertAll, insertId = event_id), optionally one table per object type.',
@@ -12,12 +18,16 @@ export const bigquerySink = defineSink({
     project_id: Type.Optional(Type.String({ description: 'Project of the dataset. Empty: the project of the credentials.', default: '' })),
     dataset: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_]+$', expected: 'made of letters, digits and _', description: 'Dataset of the table; it must exist.' }),
     table: Type.Optional(Type.String({
-      pattern: '^([A-Za-z0-9_]|\\{object_type\\}|\\{source\\})+$',
-      expected: 'made of letters, digits, _ and the placeholders {object_type} and {source}',
+      ...TABLE_NAME,
       description: 'Table name; `{object_type}` and `{source}` are replaced per event (e.g. `events_{object_type}`: one table per channel).',
       default: 'events'
     })),
-    create_table: Type.Optional(Type.Boolean({ description: 'Create missing tables, day-partitioned on `timestamp` and clustered by `object_type, metric`.', default: false })),
+    pipelines_table: Type.Optional(Type.String({
+      ...TABLE_NAME,
+      description: 'Table of Customer.io Data Pipelines events (sources of `type: customerio_pipelines`), which have columns of their own; placeholders as in `table`. Must differ from `table`.',
+      default: 'pipelines_events'
+    })),
+    create_table: Type.Optional(Type.Boolean({ description: 'Create missing tables, day-partitioned on `timestamp` and clustered by `object_type, metric` (the pipelines table by `type, event`).', default: false })),
     key_file: Type.Optional(Type.String({ description: 'Service-account key file. Empty: Application Default Credentials.', default: '' })),
     api_endpoint: Type.Optional(Type.String({ description: 'Another API root (emulators, tests), e.g. `http://localhost:9050`. Empty: Google\'s.', default: '' })),
     timeout: Type.Optional(Duration('Longest one API request may take.', '30s'))
@@ -28,6 +38,7 @@ export const bigquerySink = defineSink({
     projectId: nonEmpty(options.project_id),
     dataset: options.dataset,
     table: options.table ?? 'events',
+    pipelinesTable: options.pipelines_table ?? 'pipelines_events',
     createTable: options.create_table ?? false,
     keyFile: nonEmpty(options.key_file),
     apiEndpoint: nonEmpty(options.api_endpoint),

@@ -1,9 +1,9 @@
 /**
- * The BigQuery table: its schema (SPEC §6), the row of one event, and how rows are split into
- * insertAll requests that stay under the API's limits.
+ * The BigQuery events table: its schema (SPEC §6), the row of one event, and how rows are split into
+ * insertAll requests that stay under the API's limits. Data Pipelines events have a table shape of
+ * their own (pipelines-rows.ts).
  */
 import type { DeliveryEvent } from '../../../src/sinks/contract.js'
-import { eventTimeMs } from '../common/event-time.js'
 
 export interface ColumnSpec {
   readonly name: string
@@ -36,12 +36,20 @@ export const TABLE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'data', type: 'JSON', mode: 'NULLABLE', description: 'The whole data object.' }
 ]
 
+/** A kind of table the sink writes: its columns, its clustering and the row of one event. */
+export interface TableShape {
+  readonly name: string
+  readonly columns: readonly ColumnSpec[]
+  readonly clustering: readonly string[]
+  readonly row: (delivery: DeliveryEvent) => RawRow
+}
+
 /** The tables.insert body for `create_table`: day partitions on event time, clustered for the usual filters. */
-export function tableMetadata (): Record<string, unknown> {
+export function tableMetadata (shape: TableShape): Record<string, unknown> {
   return {
-    schema: { fields: TABLE_COLUMNS.map(({ name, type, mode, description }) => ({ name, type, mode, description })) },
+    schema: { fields: shape.columns.map(({ name, type, mode, description }) => ({ name, type, mode, description })) },
     timePartitioning: { type: 'DAY', field: 'timestamp' },
-    clustering: { fields: ['object_type', 'metric'] }
+    clustering: { fields: shape.clustering }
   }
 }
 
@@ -77,9 +85,9 @@ export function toRow (delivery: DeliveryEvent): RawRow {
     json: {
       event_id: delivery.eventId,
       source: delivery.source,
-      object_type: event.object_type,
-      metric: event.metric,
-      timestamp: new Date(eventTimeMs(delivery)).toISOString(),
+      object_type: delivery.objectType,
+      metric: delivery.metric,
+      timestamp: new Date(delivery.timeMs).toISOString(),
       received_at: new Date(delivery.receivedAt).toISOString(),
       delivery_id: text(data.delivery_id),
       customer_id: text(identifiers.id) ?? text(data.customer_id),
@@ -100,12 +108,15 @@ export function toRow (delivery: DeliveryEvent): RawRow {
   }
 }
 
-function isRecord (value: unknown): value is Record<string, unknown> {
+/** The events table: reporting webhooks and report events. */
+export const EVENTS_TABLE: TableShape = { name: 'events', columns: TABLE_COLUMNS, clustering: ['object_type', 'metric'], row: toRow }
+
+export function isRecord (value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 /** Scalars become strings; objects and arrays are not guessed at (they stay in `data`). */
-function text (value: unknown): string | null {
+export function text (value: unknown): string | null {
   if (typeof value === 'string') return value === '' ? null : value
   if (typeof value === 'number' || typeof value === 'boolean') return String(value)
   return null

@@ -4,12 +4,14 @@
  */
 import { createHash } from 'node:crypto'
 import type { DeliveryEvent } from '../../../src/sinks/contract.js'
-import { eventTimeMs } from '../common/event-time.js'
 
-/** `<prefix>source=<source>/object_type=<object_type>/dt=<YYYY-MM-DD>/hour=<HH>/` of one event. */
+/**
+ * `<prefix>source=<source>/object_type=<object_type>/dt=<YYYY-MM-DD>/hour=<HH>/` of one event, by its
+ * routing `object_type` (for Data Pipelines the call type) and its event time.
+ */
 export function partitionOf (prefix: string, event: DeliveryEvent): string {
-  const iso = new Date(eventTimeMs(event)).toISOString()
-  return `${prefix}source=${partitionValue(event.source)}/object_type=${partitionValue(event.event.object_type)}/` +
+  const iso = new Date(event.timeMs).toISOString()
+  return `${prefix}source=${partitionValue(event.source)}/object_type=${partitionValue(event.objectType)}/` +
     `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`
 }
 
@@ -30,7 +32,7 @@ export function partitionValue (value: string): string {
 export function objectName (events: readonly DeliveryEvent[]): string {
   const hash = createHash('sha256')
   for (const event of events) hash.update(event.eventId).update('\n')
-  const earliest = Math.min(...events.map(eventTimeMs))
+  const earliest = Math.min(...events.map((event) => event.timeMs))
   const stamp = new Date(earliest).toISOString().replace(/[-:]/g, '').replace(/\.[0-9]+Z$/, 'Z')
   return `${stamp}-${hash.digest('hex').slice(0, 20)}.ndjson.gz`
 }

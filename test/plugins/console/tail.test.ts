@@ -11,8 +11,9 @@ import { createHash } from 'node:crypto'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { build, type Built } from '../../helpers/app.js'
-import { signedHeaders } from '../../helpers/sign.js'
+import { PIPELINES_SECRET, pipelinesHeaders, samplePipelinesEvent, signedHeaders } from '../../helpers/sign.js'
 import { parseConfig } from '../../../src/config/load.js'
+import type { SourceConfig } from '../../../src/config/types.js'
 import { Ingestor } from '../../../src/ingest.js'
 import { LogThrottle } from '../../../src/log-throttle.js'
 import { RoutingTable } from '../../../src/routing.js'
@@ -40,7 +41,8 @@ t.test('the tail listens to ingest only while someone watches, and keeps a bound
     const remove = ingestor.onAccepted(listener)
     return () => { listeners--; remove() }
   }, new Masks(() => config), pino({ level: 'silent' }), () => now)
-  const ingest = async (id: string): Promise<void> => { await ingestor.ingest('customerio', Buffer.from(event(id)), now) }
+  const source = config.sources.get('customerio') as SourceConfig
+  const ingest = async (id: string): Promise<void> => { await ingestor.ingest(source, Buffer.from(event(id)), now) }
 
   await ingest('before')
   t.equal(tail.listening, false, 'nobody has watched: no listener on the webhook path')
@@ -117,6 +119,44 @@ t.test('a stream carries accepted events, masked like their sinks and filtered; 
   await built.app.close()
   await ended
   t.pass('closing the gateway ended the open stream')
+})
+
+t.test('Data Pipelines events reach the tail with their type\'s routing fields and messageId, routed and masked like their sinks', async (t) => {
+  const yaml = consoleYaml({
+    redis: false,
+    extraSources: `  pipelines: { type: customerio_pipelines, secrets: ["${PIPELINES_SECRET}"] }`,
+    extraSinks: '  messages: { type: file, path: "{{dir}}/messages", redact: [properties.recipient] }',
+    routes: '  - { name: everything, match: {}, sinks: [local] }\n  - { name: deliveries, match: { source: pipelines, metric: Email Delivered }, sinks: [messages] }'
+  })
+  const built = await build(t, { yaml })
+  const client = await ConsoleClient.logIn(consoleOf(built))
+  const stream = await openStream(built, client.cookie, '?source=pipelines')
+  const batch = [
+    samplePipelinesEvent({ messageId: 'P-1', properties: { recipient: EMAIL } }),
+    samplePipelinesEvent({ type: 'identify', event: undefined, messageId: 'P-2' }),
+    samplePipelinesEvent({ event: 'Email Bounced', messageId: 'P-3', properties: { recipient: EMAIL } })
+  ]
+  const body = JSON.stringify(batch)
+  const response = await built.app.inject({ method: 'POST', url: '/webhooks/pipelines', headers: pipelinesHeaders(body), payload: body })
+  t.same(response.json(), { accepted: 3, duplicate: 0, unrouted: 0, quarantined: 0 })
+  const reporting = event('R-1')
+  await built.app.inject({ method: 'POST', url: '/webhooks/customerio', headers: signedHeaders(reporting), payload: reporting })
+
+  const streamed = await until(() => stream.events().length >= 3 ? stream.events() : undefined, 'three events on the stream')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const entries = stream.events().map((entry) => JSON.parse(entry.data) as { eventId: string, source: string, objectType: string, metric: string, sinks: string[], json: string })
+  t.equal(streamed.length, 3)
+  t.same(entries.map(({ eventId, source, objectType, metric, sinks }) => ({ eventId, source, objectType, metric, sinks })), [
+    { eventId: 'P-1', source: 'pipelines', objectType: 'track', metric: 'Email Delivered', sinks: ['local', 'messages'] },
+    { eventId: 'P-2', source: 'pipelines', objectType: 'identify', metric: 'identify', sinks: ['local'] },
+    { eventId: 'P-3', source: 'pipelines', objectType: 'track', metric: 'Email Bounced', sinks: ['local'] }
+  ], 'the filtered stream: the batch\'s events only, routed on their own fields')
+  const digest = createHash('sha256').update(EMAIL).digest('hex')
+  t.same((JSON.parse(entries[0]?.json ?? '{}') as { properties: unknown }).properties, { recipient: digest }, 'masked like the messages sink it is routed to')
+  t.same((JSON.parse(entries[2]?.json ?? '{}') as { properties: unknown }).properties, { recipient: EMAIL }, 'an event routed to local only is not')
+
+  const page = await client.get('/admin/ui/tail?object_type=track')
+  t.match(page.body, /<td class="id">P-3<\/td><td>track \/ Email Bounced<\/td>/, 'the tail page too')
 })
 
 t.test('a webhook request runs none of the console\'s hooks', async (t) => {

@@ -194,6 +194,40 @@ for (const mode of MODES) {
     t.same([...attempts.keys()].sort(), ['E4', 'E5'], 'discarded events are never delivered')
   })
 
+  t.test(`${mode}: Data Pipelines dead letters show and filter on the routing fields of their type (track: its event name), as routes see them`, async (t) => {
+    const backend = backendFor(t, mode)
+    await backend.start()
+    const events = [
+      { type: 'track', event: 'Email Delivered', messageId: 'P1', userId: '42' },
+      { type: 'identify', messageId: 'P2', userId: '42', traits: { email: 'someone@example.com' } },
+      { type: 'track', event: 'Email Bounced', messageId: 'P3', userId: '42' }
+    ]
+    await Promise.all(events.map(async (event, index) => await backend.enqueue({
+      source: 'pipelines',
+      dedupeKey: event.messageId,
+      payload: { s: 'pipelines', r: RECEIVED + index * 1000, b: JSON.stringify(event), e: event.messageId, t: 'customerio_pipelines' },
+      sinks: [SINK]
+    })))
+    backend.runWorker(SINK.name, WORKER, async () => { throw new DeadLetterNow('HTTP 400 from target') })
+    await eventually(async () => (await backend.deadLetterBook.count(SINK.name, { filter: {} })) === 3 ? true : undefined, 10_000, 'three dead letters')
+    await backend.stopWorker(SINK.name)
+    const book = backend.deadLetterBook
+
+    const rows = (await book.list(SINK.name, {}, 0, 100)).rows
+    t.same(rows.map((row) => [row.eventId, row.source, row.objectType, row.metric]).sort(), [
+      ['P1', 'pipelines', 'track', 'Email Delivered'],
+      ['P2', 'pipelines', 'identify', 'identify'],
+      ['P3', 'pipelines', 'track', 'Email Bounced']
+    ])
+    t.same(ids((await book.list(SINK.name, { objectType: 'track' }, 0, 100)).rows).sort(), ['P1', 'P3'], 'by call type')
+    t.same(ids((await book.list(SINK.name, { metric: 'Email Bounced' }, 0, 100)).rows), ['P3'], 'by event name')
+    const detail = await book.get(SINK.name, (rows.find((row) => row.eventId === 'P2') as DeadLetterRow).ref)
+    t.same(detail?.event, events[1], 'the event as received')
+    const exported: string[] = []
+    for await (const letter of book.export(SINK.name, { metric: 'identify' })) exported.push(letter.eventId)
+    t.same(exported, ['P2'], 'export by filter')
+  })
+
   t.test(`${mode}: the events a queue holds, not its jobs, and the oldest waiting one`, async (t) => {
     const backend = backendFor(t, mode)
     await backend.start()

@@ -5,9 +5,14 @@ import { sinkCompliance, startSink, type SinkUnderTest } from '../../helpers/sin
 import { sampleEvent } from '../../helpers/sign.js'
 import { DATASET, PROJECT, apiError, startFakeBigQuery, type FakeBigQuery } from '../../helpers/bigquery-server.js'
 import { TABLE_COLUMNS, chunkBySize } from '../../../plugins/sinks/bigquery/rows.js'
+import { PIPELINES_COLUMNS } from '../../../plugins/sinks/bigquery/pipelines-rows.js'
 
 function fixture (name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(`../../fixtures/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>
+}
+
+function pipelinesFixture (name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(new URL(`../../fixtures/pipelines/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>
 }
 
 async function fakeBigQuery (t: { teardown (fn: () => unknown): void }): Promise<FakeBigQuery> {
@@ -258,4 +263,69 @@ t.test('rows reach BigQuery as built: the client library does not rewrite a "{{p
   t.equal(row?.json.subject, 'Hello {{projectId}}')
   t.equal(row?.json.href, 'https://example.com/?p={{projectId}}')
   t.equal(row?.json.data, JSON.stringify(event.data))
+})
+
+t.test('Data Pipelines events go to their own table shape: the common fields as columns, properties, context and traits as JSON', async (t) => {
+  const fake = await fakeBigQuery(t)
+  const sink = await startSink(t, bigquery(fake, { create_table: true }, { batch: { max_events: 4, max_wait: '1s' } }))
+  const delivered = pipelinesFixture('journeys-email-delivered')
+  const identify = pipelinesFixture('identify')
+  const page = pipelinesFixture('page')
+  const webhook = sampleEvent()
+  const receivedAt = await sink.send([delivered, identify, page], { source: 'pipelines', sourceType: 'customerio_pipelines' })
+  await sink.send([webhook])
+  await sink.settled(4)
+  t.same(fake.tableCreates.map((table) => [(table.tableReference as { tableId: string }).tableId, table.clustering]), [
+    ['events', { fields: ['object_type', 'metric'] }],
+    ['pipelines_events', { fields: ['type', 'event'] }]
+  ], 'the pipelines table is created on first use, clustered by call type and event name')
+  t.same(fake.tableCreates[1], {
+    tableReference: { projectId: PROJECT, datasetId: DATASET, tableId: 'pipelines_events' },
+    schema: { fields: PIPELINES_COLUMNS.map(({ name, type, mode, description }) => ({ name, type, mode, description })) },
+    timePartitioning: { type: 'DAY', field: 'timestamp' },
+    clustering: { fields: ['type', 'event'] }
+  })
+  const received = new Date(receivedAt).toISOString()
+  const rowsOf = (table: string): unknown[] => fake.inserts.filter((insert) => insert.table === table).flatMap((insert) => insert.rows)
+  t.same(rowsOf('pipelines_events'), [
+    {
+      insertId: '5b0f2f3e-8c1a-4a57-9d0e-2f6a1c3b7e01',
+      json: {
+        message_id: '5b0f2f3e-8c1a-4a57-9d0e-2f6a1c3b7e01', source: 'pipelines', type: 'track', event: 'Email Delivered',
+        user_id: '42', anonymous_id: null, timestamp: '2024-09-10T20:26:40.000Z', received_at: received,
+        properties: JSON.stringify(delivered.properties), context: JSON.stringify(delivered.context), traits: null
+      }
+    },
+    {
+      insertId: 'node-2b1f4a9c8e7d6f5a4b3c2d1e0f9a8b7c',
+      json: {
+        message_id: 'node-2b1f4a9c8e7d6f5a4b3c2d1e0f9a8b7c', source: 'pipelines', type: 'identify', event: null,
+        user_id: '42', anonymous_id: null, timestamp: '2024-09-10T19:58:12.000Z', received_at: received,
+        properties: null, context: JSON.stringify(identify.context), traits: JSON.stringify(identify.traits)
+      }
+    },
+    {
+      insertId: 'ajs-f8ca1e4de5024d9430b3928bd8ac6b96',
+      json: {
+        message_id: 'ajs-f8ca1e4de5024d9430b3928bd8ac6b96', source: 'pipelines', type: 'page', event: null,
+        user_id: null, anonymous_id: 'a1f3c6e0-5d2b-4c8e-9f7a-3b6d1e0c2a48', timestamp: '2024-09-10T19:57:40.249Z', received_at: received,
+        properties: JSON.stringify(page.properties), context: JSON.stringify(page.context), traits: null
+      }
+    }
+  ])
+  t.same(rowsOf('events').map((row) => (row as { insertId: string }).insertId), [webhook.event_id], 'a reporting webhook still goes to the events table')
+})
+
+t.test('a table name that both shapes would share is refused for the events that do not fit, not written wrong', async (t) => {
+  const fake = await fakeBigQuery(t)
+  const sink = await startSink(t, bigquery(fake, { table: 'everything', pipelines_table: 'everything' }, { batch: { max_events: 2, max_wait: '1s' } }))
+  await sink.send([sampleEvent()])
+  await sink.settled(1)
+  await sink.send([pipelinesFixture('identify')], { source: 'pipelines', sourceType: 'customerio_pipelines' })
+  await sink.settled(2)
+  t.same(fake.inserts.map((insert) => insert.table), ['everything'], 'only the reporting event was inserted')
+  const letters = await sink.deadLetters()
+  t.equal(letters.length, 1)
+  t.match(letters[0]?.error, /table everything would receive both reporting events and Data Pipelines events/)
+  t.equal(await sink.metric('sink_errors_total', { error_type: 'table_conflict' }), 1)
 })

@@ -4,7 +4,7 @@ import S3rver from 's3rver'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { tempDir } from '../../helpers/app.js'
 import { sinkCompliance, startSink, type SinkUnderTest } from '../../helpers/sink-compliance.js'
-import { sampleEvent } from '../../helpers/sign.js'
+import { sampleEvent, samplePipelinesEvent } from '../../helpers/sign.js'
 import { objectName, partitionValue } from '../../../plugins/sinks/s3/keys.js'
 import type { DeliveryEvent } from '../../../src/sinks/contract.js'
 
@@ -146,7 +146,8 @@ t.test('a partition value cannot add or fake a key level', async (t) => {
 
 t.test('the same events make the same object name, so a retry after a crash overwrites instead of duplicating', async (t) => {
   const event = (eventId: string): DeliveryEvent => ({
-    eventId, source: 'customerio', receivedAt: 0, event: { object_type: 'email', metric: 'sent', timestamp: 1726000000 }, body: '{}', line: '{}', size: 2
+    eventId, source: 'customerio', sourceType: 'customerio', objectType: 'email', metric: 'sent', timeMs: 1726000000_000, receivedAt: 0,
+    event: { object_type: 'email', metric: 'sent', timestamp: 1726000000 }, body: '{}', line: '{}', size: 2
   })
   t.equal(objectName([event('a'), event('b')]), objectName([event('a'), event('b')]))
   t.not(objectName([event('a'), event('b')]), objectName([event('a')]))
@@ -160,4 +161,26 @@ t.test('a missing bucket is a retryable 404 and dead-letters after the last atte
   t.equal(await sink.metric('sink_errors_total', { error_type: 'http_404' }), 2)
   t.equal(await sink.metric('sink_events_dead_lettered_total'), 1)
   t.match((await sink.deadLetters())[0]?.error, /NoSuchBucket/)
+})
+
+t.test('Data Pipelines events partition under their source, by call type and the hour of their ISO timestamp', async (t) => {
+  const local = await localS3(t)
+  const sink = await startSink(t, s3(local, { prefix: '' }, { batch: { max_events: 3, max_wait: '1s' } }))
+  const events = [
+    samplePipelinesEvent({ timestamp: '2024-09-10T20:26:40.000Z' }),
+    samplePipelinesEvent({ type: 'identify', event: undefined, timestamp: '2024-09-10T22:59:59.999+02:00' }),
+    samplePipelinesEvent({ type: 'page', event: undefined, timestamp: 'not a time' })
+  ]
+  const receivedAt = Date.UTC(2025, 0, 2, 3, 4, 5)
+  await sink.send(events, { source: 'pipelines', sourceType: 'customerio_pipelines', receivedAt })
+  await sink.settled(3)
+  const objects = await local.objects()
+  const byPartition = new Map([...objects].map(([key, lines]) => [key.slice(0, key.lastIndexOf('/') + 1), lines.map((line) => line.messageId)]))
+  t.same(byPartition, new Map([
+    ['source=pipelines/object_type=track/dt=2024-09-10/hour=20/', [events[0]?.messageId]],
+    ['source=pipelines/object_type=identify/dt=2024-09-10/hour=20/', [events[1]?.messageId]],
+    ['source=pipelines/object_type=page/dt=2025-01-02/hour=03/', [events[2]?.messageId]]
+  ]), 'an unusable timestamp goes by receipt time')
+  const [line] = [...objects.values()][0] ?? []
+  t.same(Object.keys(line ?? {}).at(-1), '_gateway', 'the event as received, with the gateway stamp added')
 })
