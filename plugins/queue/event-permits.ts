@@ -2,7 +2,9 @@
  * A sink's events in hand, shared by its workers of every shard. On a cluster a sink has one BullMQ
  * queue per shard and so one worker per shard; each may take a job whenever it has a slot, but the
  * sink's concurrency (`batch.max_events × concurrency` events in hand, see SinkRuntime) holds for all
- * of them together: a job waits here, its lock kept alive by BullMQ, until its events fit.
+ * of them together: a job waits here, its lock kept alive by BullMQ, until its events fit. With one
+ * shard it is what bounds the events in hand at all: the job concurrency only follows an average of
+ * events per job, which a run of small jobs followed by large ones outruns.
  *
  * A job is let through whatever its size when nothing is held, so one larger than the whole budget
  * still runs (alone).
