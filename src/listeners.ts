@@ -61,7 +61,10 @@ export async function openListener (instance: FastifyInstance, listener: Listene
     })
   })
   const address = server.address() as AddressInfo
-  instance.log.info({ listener, address: address.address, port: address.port, serves: SERVES[listener] }, `${listener} listener open on ${hostPort(address)}`)
+  // The management instance logs through a child bound to its listener already: naming it again would
+  // repeat the key in the JSON line.
+  const bound = (instance.log as { bindings?: () => Record<string, unknown> }).bindings?.().listener !== undefined
+  instance.log.info({ ...(bound ? {} : { listener }), address: address.address, port: address.port, serves: SERVES[listener] }, `${listener} listener open on ${hostPort(address)}`)
   return address
 }
 

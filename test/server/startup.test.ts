@@ -68,6 +68,8 @@ t.test('role all: both listeners on port 0, one log line each, JSON only on stdo
     { level: 30, listener: 'management', address: '127.0.0.1', port: portOf(gateway.management), serves: '/metrics, /admin/*, /healthz, /readyz', msg: `management listener open on 127.0.0.1:${portOf(gateway.management)}` }
   ], 'one line per listener, webhooks first')
   t.equal(opened.length, 2)
+  const twice = gateway.stdout().split('\n').filter((line) => line.includes('listener open') && line.split('"listener":').length > 2)
+  t.same(twice, [], 'each line names its listener once (JSON with a repeated key is read differently by each log tool)')
   t.notOk(lines.some((line) => String(line.msg).startsWith('Server listening')), "none of Fastify's per-interface lines")
   t.notMatch(gateway.stdout(), 'cio-gateway listening on', 'the banner is not on stdout')
 })
