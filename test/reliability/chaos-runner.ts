@@ -14,6 +14,9 @@ import { freePort } from '../helpers/private-redis.js'
 import { deleteKeys, uniquePrefix } from '../helpers/redis.js'
 import { sampleEvent, signedHeaders } from '../helpers/sign.js'
 
+/** Kills every run makes at least, whatever its length: one of each role, then one more. */
+const MIN_KILLS = 3
+
 export interface ChaosOptions {
   /** How long the load and the kills go on. */
   seconds: number
@@ -132,10 +135,13 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
 
   const killer = (async () => {
     const deadline = Date.now() + options.seconds * 1000
-    while (Date.now() < deadline) {
+    // At least three kills (one of each role first) whatever the time: on a slow machine a process
+    // restarted on a cluster took long enough to get ready that a 20 s run fitted only two.
+    const enough = (): boolean => kills.ingest + kills.worker >= MIN_KILLS
+    while (Date.now() < deadline || !enough()) {
       const [low, high] = options.killEvery
       await new Promise((resolve) => setTimeout(resolve, low + Math.random() * (high - low)))
-      if (Date.now() >= deadline) break
+      if (Date.now() >= deadline && enough()) break
       // The first two kills hit one of each role, so every run exercises both; then chance decides.
       const round = kills.ingest + kills.worker
       const role = round === 0 ? 'ingest' : round === 1 ? 'worker' : Math.random() < 0.5 ? 'ingest' : 'worker'
