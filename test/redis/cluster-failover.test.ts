@@ -50,7 +50,8 @@ t.test('kill -9 of a master under steady load: 200 or 503 within 4 s, back to 20
       killedAt = Date.now()
       await cluster.kill(victim.port)
       t.comment(`killed master ${victim.port}`)
-    }
+    },
+    promoted: async () => await promotion(cluster, victim)
   })
   t.not((await cluster.waitForFailover(victim)).port, victim.port, 'a replica took over its slots')
   await eventually(() => api.requests.some((request) => request.path === '/v1/campaigns' && request.at > killedAt + 4000) ? true : undefined, 45_000, 'a poll after the failover')
@@ -71,11 +72,22 @@ t.test('a master frozen with DEBUG SLEEP under steady load: the same', async (t)
       thawed = (await cluster.freeze(victim.port, 8000)).thawed
       t.comment(`froze master ${victim.port} for 8 s`)
     },
+    promoted: async () => await promotion(cluster, victim),
     afterMs: 9000
   })
   await thawed.catch(() => {})
   t.not((await cluster.waitForFailover(victim)).port, victim.port, 'a replica took over its slots')
 })
+
+/** When every other node of the cluster saw a replica serve the victim's slots (or why that was not seen). */
+async function promotion (cluster: RedisCluster, victim: ClusterNode): Promise<number | string> {
+  try {
+    await cluster.waitForFailover(victim)
+    return Date.now()
+  } catch (error) {
+    return `not seen: ${(error as Error).message}`
+  }
+}
 
 /** A backend of this process on the cluster, and one event request for a sink `a`. */
 function backendOn (t: Test, cluster: RedisCluster, prefix: string, replicasAck: number): RedisBackend {

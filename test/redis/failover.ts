@@ -18,19 +18,34 @@ export interface FailoverRun {
   /** Load before the failure, and after it. */
   readonly beforeMs?: number
   readonly afterMs?: number
+  /**
+   * Started right after the failure: resolves with the moment the topology itself had failed over
+   * (a replica promoted), or with a sentence on why it was not seen.
+   */
+  readonly promoted?: () => Promise<number | string>
 }
 
 const FOUR_SECONDS = 4000
 /** What SPEC §11 allows on top of the detection time before ingest answers 200 again. */
 const RECOVERY_MARGIN_MS = 2000
+/**
+ * How long the gateway may take to follow a promotion that came later than the margin allows. Redis
+ * promotes a replica about 1.2 s after the node timeout on an idle machine (its election waits 0.5–1 s
+ * on purpose); on a starved CI machine its own promotion once came 3 s after the kill, when no client
+ * could answer 200 within the margin. The gateway follows in 0.3–0.4 s (it reads the slot map every
+ * 250 ms); this is the bound it is held to then.
+ */
+const FOLLOW_MS = 1000
 
 export async function failUnderLoad (t: Test, run: FailoverRun): Promise<Answer[]> {
   const load = new SignedLoad(run.gateway.url)
   await new Promise((resolve) => setTimeout(resolve, run.beforeMs ?? 2000))
   const failedAt = Date.now()
   await run.fail()
+  const promoted = run.promoted?.() ?? Promise.resolve('not watched')
   await new Promise((resolve) => setTimeout(resolve, run.afterMs ?? run.detectionMs + RECOVERY_MARGIN_MS + 4000))
   const answers = await load.stop()
+  const promotedAt = await promoted
   const kinds = answerKinds(answers)
   t.comment(`answers: ${JSON.stringify(kinds)}`)
 
@@ -39,12 +54,18 @@ export async function failUnderLoad (t: Test, run: FailoverRun): Promise<Answer[
   t.same(refused.filter((answer) => answer.retryAfter === undefined), [], 'every 503 carries Retry-After')
   const slowest = Math.max(...answers.map((answer) => answer.ms))
   t.ok(slowest < FOUR_SECONDS, `every answer within 4 s (slowest ${slowest} ms)`)
-  const recoveredBy = failedAt + run.detectionMs + RECOVERY_MARGIN_MS
+  // The limit is the detection time plus the margin, unless Redis itself promoted later than that
+  // allows; then the gateway must follow within FOLLOW_MS of the promotion.
+  const specified = failedAt + run.detectionMs + RECOVERY_MARGIN_MS
+  const recoveredBy = typeof promotedAt === 'number' ? Math.max(specified, promotedAt + FOLLOW_MS) : specified
+  t.comment(typeof promotedAt === 'number' ? `the topology promoted a replica ${promotedAt - failedAt} ms after the failure` : `promotion: ${promotedAt}`)
   const lastRefused = refused.at(-1)
   t.comment(`503s from ${refused.length === 0 ? '-' : refused[0]?.sentAt as number - failedAt} to ${lastRefused === undefined ? '-' : lastRefused.sentAt - failedAt} ms after the failure (allowed until ${recoveredBy - failedAt} ms)`)
   const late = refused.filter((answer) => answer.sentAt >= recoveredBy)
   t.same(late.map((answer) => ({ after: answer.sentAt - failedAt, body: answer.body })), [],
-    `ingest answers 200 again within ${run.detectionMs} + ${RECOVERY_MARGIN_MS} ms of the failure`)
+    recoveredBy === specified
+      ? `ingest answers 200 again within ${run.detectionMs} + ${RECOVERY_MARGIN_MS} ms of the failure`
+      : `Redis promoted late (${(promotedAt as number) - failedAt} ms): ingest answers 200 again within ${FOLLOW_MS} ms of the promotion`)
   if (late.length > 0) t.comment(`why the gateway refused:\n${causes(run.gateway.process.output(), failedAt)}`)
   t.ok(answers.filter((answer) => answer.sentAt >= recoveredBy).length > 20, 'and keeps taking events after it')
 
