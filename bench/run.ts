@@ -422,9 +422,12 @@ function report (): string {
     for (const [name, result] of [['one node', cluster.single], ['cluster', cluster.cluster]] as const) {
       lines.push(`| ${name} | ${result.requestsPerSecond.toFixed(0)} | ${ms(result.latencyMs.p50)} | ${ms(result.latencyMs.p99)} | ${result.errors} |`)
     }
-    lines.push(`cluster / one node: ${cluster.ratio.toFixed(2)}×`)
-    lines.push('| master | share of ingest scripts | Redis CPU ms per event |', '|---|---|---|')
-    for (const master of cluster.masters) lines.push(`| ${master.port} | ${(master.scriptShare * 100).toFixed(1)} % | ${master.cpuMsPerEvent.toFixed(3)} |`)
+    lines.push(`cluster / one node: ${cluster.ratio.toFixed(2)}×; events per ingest script call: one node ${cluster.eventsPerScript.single.toFixed(1)}, cluster ${cluster.eventsPerScript.cluster.toFixed(1)}; ` +
+      `gateway CPU per event: one node ${cluster.gatewayCpuMsPerEvent.single.toFixed(3)} ms, cluster ${cluster.gatewayCpuMsPerEvent.cluster.toFixed(3)} ms`)
+    lines.push('| master | share of ingest scripts | Redis CPU ms per event | its replica\'s |', '|---|---|---|---|')
+    for (const master of cluster.masters) {
+      lines.push(`| ${master.port} | ${(master.scriptShare * 100).toFixed(1)} % | ${master.cpuMsPerEvent.toFixed(3)} | ${master.replicaCpuMsPerEvent.toFixed(3)} |`)
+    }
     lines.push(`one node: Redis CPU ${cluster.singleCpuMsPerEvent.toFixed(3)} ms per event (two sinks), so about ${cluster.capacity.eventsPerSecondPerRedisCore.toFixed(0)} events/s per fully used Redis core; ` +
       `memory ${cluster.capacity.bytesPerQueuedEventPerSink.toFixed(0)} bytes per queued event per sink, ${cluster.capacity.bytesPerDedupeMark.toFixed(0)} bytes per dedupe mark`)
   }
