@@ -6,8 +6,9 @@
  *     quick 503 instead of a hung request;
  *   - Sentinel: workers follow the sentinels' `+switch-master`; the write path asks the sentinels as
  *     soon as writes fail and moves at the promotion (sentinel-follow.ts);
- *   - Cluster: the slot map is refreshed every few seconds and on every failure, so a promoted
- *     replica is found without waiting for a MOVED; redirections and retries are bounded;
+ *   - Cluster: the request path's connections read the slot map several times a second, so a
+ *     promoted replica is found without waiting for a MOVED; every connection reads it again on a
+ *     failure; redirections and retries are bounded;
  *   - every kind reconnects on `READONLY` (a client still talking to a primary that was demoted, e.g.
  *     behind a DNS name that moved).
  */
@@ -35,15 +36,21 @@ const STATE_COMMAND_TIMEOUT_MS = 2000
  * Cluster: how often the slot map is read even when nothing failed, and how long one node may take to
  * give it. The connections on the request path read it often, so a promoted replica takes writes soon
  * after the cluster promotes it; a node that does not answer CLUSTER SLOTS quickly (the frozen primary)
- * is skipped for the next. Workers' connections (one per BullMQ worker) read it less often: a failed
- * command makes them read it at once anyway. The producer's 250 ms: with 500 a frozen primary's
- * shards came back 3.1 s after the freeze once on a loaded machine (the limit is cluster-node-timeout
- * + 2 s); CLUSTER SLOTS costs a node about 55 µs, so four a second per ingest process are cheap.
+ * is skipped for the next. The producer's 250 ms: with 500 a frozen primary's shards came back 3.1 s
+ * after the freeze once on a loaded machine (the limit is cluster-node-timeout + 2 s); CLUSTER SLOTS
+ * costs a node about 55 µs, so four a second per ingest process are cheap.
+ *
+ * Workers' connections read it once a minute, as a backstop only: they follow a failover through
+ * their commands' errors (ioredis reads the map again as soon as a command meets a closed connection
+ * or a MOVED). There are many of them: BullMQ duplicates the connection for each worker's blocking
+ * reads, one per sink and shard (144 with three queues on 48 shards). Each read costs a new
+ * connection (a TLS handshake on ElastiCache) and a rebuild of the 16,384-slot map: an idle worker on
+ * 48 shards used 18–26 % of a core with a read every 5 s, and 7 % with one a minute.
  */
 const SLOTS_REFRESH = {
   producer: { intervalMs: 250, timeoutMs: 300 },
   state: { intervalMs: 500, timeoutMs: 300 },
-  worker: { intervalMs: 5000, timeoutMs: 1000 }
+  worker: { intervalMs: 60_000, timeoutMs: 1000 }
 } as const
 /** Cluster: MOVED/ASK/TRYAGAIN hops one command may take; each waits RETRY_DELAY_MS where Redis asks to. */
 const MAX_REDIRECTIONS = 6

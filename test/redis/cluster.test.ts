@@ -77,6 +77,45 @@ t.test('the high-water mark holds over all shards, and one shard may hold at mos
   t.equal((await queues.counts('a')).waiting, 1, 'the 20 events share one job (one write): the mark counts events, not jobs')
 })
 
+/** CLUSTER SLOTS calls the whole cluster has served so far. */
+async function slotMapReads (): Promise<number> {
+  const counts = await Promise.all(cluster.ports.map(async (port) => {
+    const stats = String(await cluster.command(port, 'INFO', 'commandstats'))
+    return Number(/^cmdstat_cluster\|slots:calls=(\d+)/m.exec(stats)?.[1] ?? 0)
+  }))
+  return counts.reduce((sum, calls) => sum + calls, 0)
+}
+
+/** Clients of the whole cluster whose last command was `command` (e.g. the workers' blocking reads). */
+async function clientsOn (command: string): Promise<number> {
+  const lists = await Promise.all(cluster.ports.map(async (port) => String(await cluster.command(port, 'CLIENT', 'LIST'))))
+  return lists.join('\n').split('\n').filter((line) => line.includes(` cmd=${command} `)).length
+}
+
+t.test('idle workers on 48 shards do not read the slot map on a timer of seconds (each read is a new connection)', async (t) => {
+  const prefix = 'idle'
+  const queues = new RedisBackend({ topology: topology(), keyspace: new Keyspace(prefix, 48, true), dedupeWindowMs: 60_000, replicasAck: 1, queues: ['a', 'b'], logger })
+  t.teardown(async () => await queues.close())
+  await queues.start()
+  const windowMs = 6000
+  const readsWithin = async (): Promise<number> => {
+    const before = await slotMapReads()
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    return await slotMapReads() - before
+  }
+  // The backend's own connections (producer, state) read it several times a second: that is the baseline.
+  const baseline = await readsWithin()
+  const blockedBefore = await clientsOn('bzpopmin')
+  const retry = { attempts: 3, initialDelayMs: 100, maxDelayMs: 1000 }
+  for (const queue of ['a', 'b']) queues.runWorker(queue, { concurrency: 4, retry }, async () => {})
+  const workers = 2 * 48
+  await eventually(async () => await clientsOn('bzpopmin') - blockedBefore >= workers ? true : undefined, 20_000, `${workers} workers blocked on their markers`)
+  const withWorkers = await readsWithin()
+  t.comment(`slot map reads in ${windowMs} ms: ${baseline} without workers, ${withWorkers} with ${workers} idle workers`)
+  // Every 5 s per worker connection (as before) would add about 115 reads here.
+  t.ok(withWorkers - baseline < workers / 4, `the ${workers} workers add fewer than ${workers / 4} reads (added ${withWorkers - baseline})`)
+})
+
 t.test('every key of a shard carries its hash tag: a wrongly tagged key is refused by the cluster', async (t) => {
   // A keyspace whose dedupe marks lost their tag: `wrong:_dedupe:…` hashes to another slot than the shard's queue keys.
   class Untagged extends Keyspace {
