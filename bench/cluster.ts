@@ -100,43 +100,34 @@ export async function clusterScenario (options: ClusterScenarioOptions): Promise
     const load = { path: options.path, events: options.events, connections: options.connections, seconds: 2 }
     for (const target of targets) await runAlternating([{ name: target.name, url: target.process.url }], load, 1)
 
-    const masterCounters = new Map<number, NodeCounters>()
-    const replicaCounters = new Map<string, NodeCounters>()
-    const singleCounters: NodeCounters[] = []
+    // Each round's counters, taken before (subtracted) and after (added): their sums are the rounds' use.
+    const redisUse = new Map<string, NodeCounters>()
+    const nodesOf: Record<string, readonly string[]> = { 'one node': [singleUrl], cluster: [...masters.map((master) => master.url), ...replicaUrls] }
     const accepted = new Map<string, number>()
     const gatewayCpuSeconds = new Map<string, number>()
-    const before = new Map<string, number>()
     const processOf = (name: string): BenchProcess => (targets.find((target) => target.name === name) as { process: BenchProcess }).process
+    const measure = async (name: string, sign: 1 | -1): Promise<void> => {
+      const gatewayCpu = (): void => { gatewayCpuSeconds.set(name, (gatewayCpuSeconds.get(name) ?? 0) + sign * processOf(name).cpuSeconds()) }
+      // The gateway's CPU is read inside the metrics scrapes (after the one before a round, before the one after it), so it leaves them out.
+      if (sign === 1) gatewayCpu()
+      accepted.set(name, (accepted.get(name) ?? 0) + sign * await options.acceptedEvents(processOf(name)))
+      if (sign === -1) gatewayCpu()
+      for (const url of nodesOf[name] ?? []) redisUse.set(url, add(redisUse.get(url), scale(await countersOf(url), sign)))
+    }
     const results = await runAlternating(targets.map((target) => ({ name: target.name, url: target.process.url })),
       { path: options.path, events: options.events, connections: options.connections, seconds: options.seconds }, options.rounds, {
-        before: async (name) => {
-          before.set(name, await options.acceptedEvents(processOf(name)))
-          gatewayCpuSeconds.set(name, (gatewayCpuSeconds.get(name) ?? 0) - processOf(name).cpuSeconds())
-          if (name === 'one node') singleCounters.push(await countersOf(singleUrl))
-          else {
-            for (const master of masters) masterCounters.set(master.port, add(masterCounters.get(master.port), negate(await countersOf(master.url))))
-            for (const url of replicaUrls) replicaCounters.set(url, add(replicaCounters.get(url), negate(await countersOf(url))))
-          }
-        },
-        after: async (name) => {
-          gatewayCpuSeconds.set(name, (gatewayCpuSeconds.get(name) ?? 0) + processOf(name).cpuSeconds())
-          accepted.set(name, (accepted.get(name) ?? 0) + await options.acceptedEvents(processOf(name)) - (before.get(name) ?? 0))
-          if (name === 'one node') singleCounters.push(negate(await countersOf(singleUrl)))
-          else {
-            for (const master of masters) masterCounters.set(master.port, add(masterCounters.get(master.port), await countersOf(master.url)))
-            for (const url of replicaUrls) replicaCounters.set(url, add(replicaCounters.get(url), await countersOf(url)))
-          }
-        }
+        before: async (name) => { await measure(name, -1) },
+        after: async (name) => { await measure(name, 1) }
       })
     const singleResult = results['one node'] as LoadResult
     const clusterResult = results.cluster as LoadResult
-    // Counters were taken before (as a negative) and after each round: the sum is the rounds' use.
-    const singleUse = singleCounters.reduce((sum, counters) => add(sum, counters), { scripts: 0, cpuSeconds: 0 })
-    const totalScripts = [...masterCounters.values()].reduce((sum, counters) => sum + counters.scripts, 0)
+    const useOf = (url: string): NodeCounters => redisUse.get(url) ?? { scripts: NaN, cpuSeconds: NaN }
+    const singleUse = useOf(singleUrl)
+    const totalScripts = masters.reduce((sum, master) => sum + useOf(master.url).scripts, 0)
     const clusterEvents = accepted.get('cluster') ?? NaN
     const masterFigures = masters.map((master): MasterFigures => {
-      const use = masterCounters.get(master.port) ?? { scripts: 0, cpuSeconds: 0 }
-      const replicaSeconds = (replicas.get(master.port) ?? []).reduce((sum, replica) => sum + (replicaCounters.get(replica.url)?.cpuSeconds ?? NaN), 0)
+      const use = useOf(master.url)
+      const replicaSeconds = (replicas.get(master.port) ?? []).reduce((sum, replica) => sum + useOf(replica.url).cpuSeconds, 0)
       return {
         port: master.port,
         scriptShare: use.scripts / totalScripts,
@@ -145,8 +136,8 @@ export async function clusterScenario (options: ClusterScenarioOptions): Promise
       }
     })
     const singleEvents = accepted.get('one node') ?? NaN
-    const singleCpuMsPerEvent = -singleUse.cpuSeconds * 1000 / singleEvents
-    const eventsPerScript = { single: singleEvents / -singleUse.scripts, cluster: clusterEvents / totalScripts }
+    const singleCpuMsPerEvent = singleUse.cpuSeconds * 1000 / singleEvents
+    const eventsPerScript = { single: singleEvents / singleUse.scripts, cluster: clusterEvents / totalScripts }
     const gatewayCpuMsPerEvent = {
       single: (gatewayCpuSeconds.get('one node') ?? NaN) * 1000 / singleEvents,
       cluster: (gatewayCpuSeconds.get('cluster') ?? NaN) * 1000 / clusterEvents
@@ -155,7 +146,7 @@ export async function clusterScenario (options: ClusterScenarioOptions): Promise
       `cluster: ${clusterResult.requestsPerSecond.toFixed(0)} req/s (${(clusterResult.requestsPerSecond / singleResult.requestsPerSecond).toFixed(2)}×), ${eventsPerScript.cluster.toFixed(1)} events per script, gateway ${gatewayCpuMsPerEvent.cluster.toFixed(3)} ms CPU per event; ` +
       masterFigures.map((master) => `master ${master.port}: ${(master.scriptShare * 100).toFixed(1)}% of the scripts, ${master.cpuMsPerEvent.toFixed(3)} ms CPU per event ` +
         `(its replica ${master.replicaCpuMsPerEvent.toFixed(3)})`).join('; '))
-    const capacity = await capacityFigures(singleUrl, singlePrefix, accepted.get('one node') ?? NaN, singleCpuMsPerEvent)
+    const capacity = await capacityFigures(singleUrl, singlePrefix, singleEvents, singleCpuMsPerEvent)
     return {
       single: singleResult,
       cluster: clusterResult,
@@ -211,6 +202,6 @@ function add (a: NodeCounters | undefined, b: NodeCounters): NodeCounters {
   return { scripts: (a?.scripts ?? 0) + b.scripts, cpuSeconds: (a?.cpuSeconds ?? 0) + b.cpuSeconds }
 }
 
-function negate (counters: NodeCounters): NodeCounters {
-  return { scripts: -counters.scripts, cpuSeconds: -counters.cpuSeconds }
+function scale (counters: NodeCounters, sign: 1 | -1): NodeCounters {
+  return { scripts: sign * counters.scripts, cpuSeconds: sign * counters.cpuSeconds }
 }
